@@ -1,0 +1,163 @@
+//! Decoding: bytes or a path to an upright RGB image, with EXIF orientation applied, a pixel limit
+//! checked against the header before any pixel is decoded, and typed errors for every bad input.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
+
+use crate::error::ImageError;
+
+/// Default cap on width × height (150 MP), checked before decoding.
+pub const DEFAULT_MAX_PIXELS: u64 = 150_000_000;
+
+/// The smallest image side in which a face can be detected (MTCNN's 12-pixel cell).
+pub const MIN_SIDE_PX: u32 = 12;
+
+/// Limits applied while decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Maximum width × height.
+    pub max_pixels: u64,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self {
+            max_pixels: DEFAULT_MAX_PIXELS,
+        }
+    }
+}
+
+/// Reads and decodes an image file.
+///
+/// # Errors
+/// [`ImageError::Read`] when the file cannot be read, otherwise as [`decode`].
+pub fn decode_file(path: &Path, limits: DecodeLimits) -> Result<RgbImage, ImageError> {
+    let bytes = std::fs::read(path).map_err(|source| ImageError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    decode(&bytes, limits)
+}
+
+/// Decodes JPEG, PNG, WebP, BMP, GIF (first frame) or TIFF bytes into an upright RGB image.
+///
+/// # Errors
+/// Empty input, an unknown format, a header over the pixel limit, an image too small to hold a
+/// face, and corrupt or truncated data each have their own [`ImageError`] variant.
+pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageError> {
+    if bytes.is_empty() {
+        return Err(ImageError::Empty);
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|_| ImageError::UnsupportedFormat)?;
+    let Some(format) = reader.format() else {
+        return Err(ImageError::UnsupportedFormat);
+    };
+    let format_name = format_name(format);
+    let corrupt = |e: image::ImageError| map_decode_error(e, format_name);
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let (width, height) = decoder.dimensions();
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > limits.max_pixels {
+        return Err(ImageError::TooLarge {
+            width,
+            height,
+            pixels,
+            limit: limits.max_pixels,
+        });
+    }
+    if width.min(height) < MIN_SIDE_PX {
+        return Err(ImageError::TooSmall {
+            width,
+            height,
+            min: MIN_SIDE_PX,
+        });
+    }
+    // A broken EXIF block must not lose the picture: fall back to "no rotation".
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    img.apply_orientation(orientation);
+    Ok(img.into_rgb8())
+}
+
+fn format_name(f: ImageFormat) -> &'static str {
+    match f {
+        ImageFormat::Jpeg => "JPEG",
+        ImageFormat::Png => "PNG",
+        ImageFormat::WebP => "WebP",
+        ImageFormat::Bmp => "BMP",
+        ImageFormat::Gif => "GIF",
+        ImageFormat::Tiff => "TIFF",
+        _ => "image",
+    }
+}
+
+fn map_decode_error(e: image::ImageError, format: &str) -> ImageError {
+    match e {
+        image::ImageError::Unsupported(_) => ImageError::UnsupportedFormat,
+        image::ImageError::Limits(l) => ImageError::Corrupt {
+            format: format.to_owned(),
+            detail: format!("decoder limit exceeded: {l}"),
+        },
+        image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            ImageError::Corrupt {
+                format: format.to_owned(),
+                detail: "file ends early (truncated)".to_owned(),
+            }
+        }
+        other @ (image::ImageError::Decoding(_)
+        | image::ImageError::Encoding(_)
+        | image::ImageError::Parameter(_)
+        | image::ImageError::IoError(_)) => ImageError::Corrupt {
+            format: format.to_owned(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png_bytes(img: &RgbImage) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Png).expect("encode");
+        out.into_inner()
+    }
+
+    #[test]
+    fn decodes_png_roundtrip() {
+        let img = RgbImage::from_pixel(20, 16, image::Rgb([1, 2, 3]));
+        let back = decode(&png_bytes(&img), DecodeLimits::default()).expect("decodes");
+        assert_eq!(back, img);
+    }
+
+    #[test]
+    fn rejects_bad_inputs_with_typed_errors() {
+        let l = DecodeLimits::default();
+        assert!(matches!(decode(&[], l), Err(ImageError::Empty)));
+        assert!(matches!(
+            decode(b"hello, this is text", l),
+            Err(ImageError::UnsupportedFormat)
+        ));
+        let tiny = png_bytes(&RgbImage::new(1, 1));
+        assert!(matches!(decode(&tiny, l), Err(ImageError::TooSmall { .. })));
+        let full = png_bytes(&RgbImage::from_pixel(64, 64, image::Rgb([9, 9, 9])));
+        let cut = &full[..full.len() / 2];
+        assert!(
+            matches!(decode(cut, l), Err(ImageError::Corrupt { .. })),
+            "{:?}",
+            decode(cut, l)
+        );
+        let small_limit = DecodeLimits { max_pixels: 100 };
+        assert!(matches!(
+            decode(&full, small_limit),
+            Err(ImageError::TooLarge { pixels: 4096, .. })
+        ));
+    }
+}

@@ -1,0 +1,210 @@
+//! One wrapper per model, each built from its manifest entry with its contract (input and output
+//! names, element types and shapes) checked at load. After loading, the wrappers hide tensors.
+
+pub mod age;
+pub mod embedder;
+pub mod emotion;
+pub mod faceres;
+pub mod gear;
+pub mod mtcnn;
+
+use std::path::Path;
+
+use ort::session::Session;
+use ort::value::{Tensor, ValueType};
+
+use crate::error::ModelError;
+use crate::manifest::{ModelEntry, TensorSpec};
+use crate::provision::{ModelStore, sha256_file};
+use crate::runtime::{self, SessionOptions};
+
+/// A loaded session whose contract matched the manifest.
+pub struct CheckedSession {
+    id: String,
+    session: Session,
+    outputs: Vec<String>,
+}
+
+impl std::fmt::Debug for CheckedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckedSession")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A dense f32 output: shape and values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// Dimensions.
+    pub shape: Vec<i64>,
+    /// Row-major values.
+    pub data: Vec<f32>,
+}
+
+fn dims_match(expected: &[i64], got: &[i64]) -> bool {
+    expected.len() == got.len()
+        && expected
+            .iter()
+            .zip(got)
+            .all(|(&e, &g)| e < 0 || g < 0 || e == g)
+}
+
+fn check(
+    model: &str,
+    what: &str,
+    spec: &TensorSpec,
+    got: Option<&ValueType>,
+) -> Result<(), ModelError> {
+    let mismatch = |expected: String, got: String| ModelError::UnexpectedContract {
+        model: model.to_owned(),
+        what: format!("{what} `{}`", spec.name),
+        expected,
+        got,
+    };
+    match got {
+        None => Err(mismatch("present".into(), "absent".into())),
+        Some(ValueType::Tensor { ty, shape, .. }) => {
+            if *ty != ort::value::TensorElementType::Float32 {
+                return Err(mismatch("float32".into(), format!("{ty:?}")));
+            }
+            if !dims_match(&spec.shape, shape) {
+                return Err(mismatch(
+                    format!("{:?}", spec.shape),
+                    format!("{:?}", &shape[..]),
+                ));
+            }
+            Ok(())
+        }
+        Some(other) => Err(mismatch("tensor".into(), format!("{other:?}"))),
+    }
+}
+
+impl CheckedSession {
+    /// Loads model `id` from `store`: checks the file's sha256, builds the session, checks the contract.
+    ///
+    /// # Errors
+    /// [`ModelError::Missing`], [`ModelError::Checksum`], [`ModelError::Ort`] or
+    /// [`ModelError::UnexpectedContract`].
+    pub fn load(store: &ModelStore, id: &str, opts: SessionOptions) -> Result<Self, ModelError> {
+        let entry = store.manifest().model(id)?;
+        let path = store.model_path(entry);
+        verify(entry, &path)?;
+        let env = runtime::environment(&store.runtime_path())?;
+        let session = runtime::session(env, id, &path, opts)?;
+        Self::check_contract(entry, session)
+    }
+
+    fn check_contract(entry: &ModelEntry, session: Session) -> Result<Self, ModelError> {
+        for spec in &entry.inputs {
+            let got = session
+                .inputs()
+                .iter()
+                .find(|o| o.name() == spec.name)
+                .map(|o| o.dtype());
+            check(&entry.id, "input", spec, got)?;
+        }
+        for spec in &entry.outputs {
+            let got = session
+                .outputs()
+                .iter()
+                .find(|o| o.name() == spec.name)
+                .map(|o| o.dtype());
+            check(&entry.id, "output", spec, got)?;
+        }
+        if session.inputs().len() != entry.inputs.len() {
+            return Err(ModelError::UnexpectedContract {
+                model: entry.id.clone(),
+                what: "number of inputs".into(),
+                expected: entry.inputs.len().to_string(),
+                got: session.inputs().len().to_string(),
+            });
+        }
+        Ok(Self {
+            id: entry.id.clone(),
+            outputs: entry.outputs.iter().map(|o| o.name.clone()).collect(),
+            session,
+        })
+    }
+
+    /// Runs the model on one f32 input; returns the outputs in manifest order.
+    ///
+    /// # Errors
+    /// [`ModelError::Ort`] when ONNX Runtime fails.
+    pub fn run(
+        &mut self,
+        input_name: &str,
+        shape: &[usize],
+        data: Vec<f32>,
+    ) -> Result<Vec<Output>, ModelError> {
+        let ort_err = |e: ort::Error| ModelError::Ort {
+            model: self.id.clone(),
+            detail: e.to_string(),
+        };
+        let tensor = Tensor::from_array((shape.to_vec(), data)).map_err(ort_err)?;
+        let outputs = self
+            .session
+            .run(ort::inputs![input_name => tensor])
+            .map_err(|e| ModelError::Ort {
+                model: self.id.clone(),
+                detail: e.to_string(),
+            })?;
+        let mut result = Vec::with_capacity(self.outputs.len());
+        for name in &self.outputs {
+            let value = outputs.get(name.as_str()).ok_or_else(|| ModelError::Ort {
+                model: self.id.clone(),
+                detail: format!("output `{name}` missing"),
+            })?;
+            let (shape, data) = value
+                .try_extract_tensor::<f32>()
+                .map_err(|e| ModelError::Ort {
+                    model: self.id.clone(),
+                    detail: e.to_string(),
+                })?;
+            result.push(Output {
+                shape: shape.to_vec(),
+                data: data.to_vec(),
+            });
+        }
+        Ok(result)
+    }
+}
+
+/// Checks a model file's presence and sha256 against its manifest entry.
+///
+/// # Errors
+/// [`ModelError::Missing`] or [`ModelError::Checksum`].
+pub fn verify(entry: &ModelEntry, path: &Path) -> Result<(), ModelError> {
+    if !path.is_file() {
+        return Err(ModelError::Missing {
+            model: entry.id.clone(),
+            path: path.to_path_buf(),
+        });
+    }
+    let got = sha256_file(path).map_err(|e| ModelError::Ort {
+        model: entry.id.clone(),
+        detail: e.to_string(),
+    })?;
+    if got != entry.sha256 {
+        return Err(ModelError::Checksum {
+            model: entry.id.clone(),
+            expected: entry.sha256.clone(),
+            got,
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dims_match;
+
+    #[test]
+    fn dynamic_dims_match_anything() {
+        assert!(dims_match(&[-1, 3, 112, 112], &[1, 3, 112, 112]));
+        assert!(dims_match(&[1, 512], &[-1, 512]));
+        assert!(!dims_match(&[1, 512], &[1, 256]));
+        assert!(!dims_match(&[1, 512], &[1, 512, 1]));
+    }
+}

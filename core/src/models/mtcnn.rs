@@ -1,0 +1,541 @@
+//! MTCNN face detector (P-Net on an image pyramid, R-Net, O-Net) with five landmarks.
+//!
+//! Follows the ipazc/mtcnn algorithm the weights were trained with, including its quirks: patches
+//! are fed transposed (H↔W, the weights come from column-major Caffe) and crops use MATLAB's
+//! 1-based box convention. A pyramid makes small faces in large photos findable; photos larger
+//! than `max_side_px` are first shrunk (area averaging) and results are mapped back.
+
+use image::RgbImage;
+
+use super::CheckedSession;
+use crate::api::{BoxPx, Detection, Landmarks, PointPx};
+use crate::error::ModelError;
+use crate::geometry::{Overlap, ScoredBox, nms};
+use crate::preprocess::{Filter, RectPx, crop_resize, pad_reflect, resize};
+use crate::provision::ModelStore;
+use crate::runtime::SessionOptions;
+
+/// Detector settings.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct MtcnnConfig {
+    /// Smallest face side searched for, in working-image pixels.
+    pub min_face_px: f32,
+    /// Pyramid scale step.
+    pub factor: f32,
+    /// Score thresholds of P-Net, R-Net and O-Net.
+    pub thresholds: [f32; 3],
+    /// Photos with a longer side are shrunk to this before detection.
+    pub max_side_px: u32,
+    /// Mirror-pad every side by this fraction of the longer side, so faces cut by the frame are
+    /// still found; detections centred outside the real image (mirror copies) are dropped. 0 = off.
+    pub edge_pad: f32,
+}
+
+impl Default for MtcnnConfig {
+    fn default() -> Self {
+        Self {
+            min_face_px: 20.0,
+            factor: 0.709,
+            thresholds: [0.6, 0.7, 0.95],
+            max_side_px: 2000,
+            edge_pad: 0.15,
+        }
+    }
+}
+
+/// A candidate with its box regression, in working-image pixels.
+#[derive(Debug, Clone, Copy)]
+struct Cand {
+    b: ScoredBox,
+    reg: [f32; 4],
+}
+
+/// Result of one detection run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectOutcome {
+    /// Faces in original-image pixels, highest score first.
+    pub faces: Vec<Detection>,
+    /// When `faces` is empty: why, in words.
+    pub no_face_reason: Option<String>,
+}
+
+/// The three MTCNN nets.
+#[derive(Debug)]
+pub struct Mtcnn {
+    pnet: CheckedSession,
+    rnet: CheckedSession,
+    onet: CheckedSession,
+}
+
+const NORM_MEAN: f32 = 127.5;
+const NORM_SCALE: f32 = 0.007_812_5;
+const BATCH: usize = 128;
+
+/// Pyramid scales for an image whose shorter side is `min_side`.
+#[must_use]
+pub fn pyramid_scales(min_side: f32, min_face_px: f32, factor: f32) -> Vec<f32> {
+    let m = 12.0 / min_face_px;
+    let mut scales = Vec::new();
+    let mut min_layer = min_side * m;
+    let mut scale = m;
+    while min_layer >= 12.0 {
+        scales.push(scale);
+        scale *= factor;
+        min_layer *= factor;
+    }
+    scales
+}
+
+/// Makes a box square around its centre (side = the longer side).
+#[must_use]
+pub fn rerec(b: ScoredBox) -> ScoredBox {
+    let (w, h) = (b.x2 - b.x1, b.y2 - b.y1);
+    let l = w.max(h);
+    let x1 = b.x1 + w * 0.5 - l * 0.5;
+    let y1 = b.y1 + h * 0.5 - l * 0.5;
+    ScoredBox {
+        x1,
+        y1,
+        x2: x1 + l,
+        y2: y1 + l,
+        score: b.score,
+    }
+}
+
+/// Box regression of R-Net/O-Net (inclusive-pixel widths).
+#[must_use]
+pub fn bbreg(b: ScoredBox, reg: [f32; 4]) -> ScoredBox {
+    let w = b.x2 - b.x1 + 1.0;
+    let h = b.y2 - b.y1 + 1.0;
+    ScoredBox {
+        x1: b.x1 + reg[0] * w,
+        y1: b.y1 + reg[1] * h,
+        x2: b.x2 + reg[2] * w,
+        y2: b.y2 + reg[3] * h,
+        score: b.score,
+    }
+}
+
+fn fix(b: ScoredBox) -> ScoredBox {
+    ScoredBox {
+        x1: b.x1.trunc(),
+        y1: b.y1.trunc(),
+        x2: b.x2.trunc(),
+        y2: b.y2.trunc(),
+        score: b.score,
+    }
+}
+
+/// Candidates of one P-Net output map. `reg` is `[W', H', 4]` and `prob` `[W', H', 2]` (transposed).
+#[must_use]
+#[allow(clippy::cast_precision_loss)]
+pub fn pnet_candidates(
+    prob: &[f32],
+    reg: &[f32],
+    w_out: usize,
+    h_out: usize,
+    scale: f32,
+    threshold: f32,
+) -> Vec<ScoredBoxReg> {
+    let mut out = Vec::new();
+    for cx in 0..w_out {
+        for cy in 0..h_out {
+            let i = cx * h_out + cy;
+            let p = prob[i * 2 + 1];
+            if p >= threshold {
+                let (fx, fy) = (cx as f32, cy as f32);
+                out.push(ScoredBoxReg {
+                    b: ScoredBox {
+                        x1: ((2.0 * fx + 1.0) / scale).trunc(),
+                        y1: ((2.0 * fy + 1.0) / scale).trunc(),
+                        x2: ((2.0 * fx + 12.0) / scale).trunc(),
+                        y2: ((2.0 * fy + 12.0) / scale).trunc(),
+                        score: p,
+                    },
+                    reg: [reg[i * 4], reg[i * 4 + 1], reg[i * 4 + 2], reg[i * 4 + 3]],
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A P-Net candidate (public for unit tests of the decoding).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoredBoxReg {
+    /// Box in working-image pixels.
+    pub b: ScoredBox,
+    /// Regression offsets (dx1, dy1, dx2, dy2), relative to the box size.
+    pub reg: [f32; 4],
+}
+
+/// Packs an image transposed (x-major) and normalised: index `[x][y][c]`.
+fn pack_transposed(img: &RgbImage, out: &mut Vec<f32>) {
+    let (w, h) = img.dimensions();
+    let raw = img.as_raw();
+    for x in 0..w as usize {
+        for y in 0..h as usize {
+            let p = (y * w as usize + x) * 3;
+            for c in 0..3 {
+                out.push((f32::from(raw[p + c]) - NORM_MEAN) * NORM_SCALE);
+            }
+        }
+    }
+}
+
+/// The 1-based MTCNN crop rectangle of an integer box.
+#[allow(clippy::cast_possible_truncation)]
+fn crop_rect(b: &ScoredBox) -> RectPx {
+    RectPx {
+        x: b.x1 as i64 - 1,
+        y: b.y1 as i64 - 1,
+        w: (b.x2 - b.x1 + 1.0) as i64,
+        h: (b.y2 - b.y1 + 1.0) as i64,
+    }
+}
+
+impl Mtcnn {
+    /// Loads P-, R- and O-Net.
+    ///
+    /// # Errors
+    /// As [`CheckedSession::load`].
+    pub fn load(store: &ModelStore, opts: SessionOptions) -> Result<Self, ModelError> {
+        Ok(Self {
+            pnet: CheckedSession::load(store, "mtcnn_pnet", opts)?,
+            rnet: CheckedSession::load(store, "mtcnn_rnet", opts)?,
+            onet: CheckedSession::load(store, "mtcnn_onet", opts)?,
+        })
+    }
+
+    /// Finds faces in `img`; boxes and landmarks are returned in `img`'s pixels.
+    ///
+    /// # Errors
+    /// [`ModelError::Ort`] if a net fails to run.
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    pub fn detect(
+        &mut self,
+        img: &RgbImage,
+        cfg: &MtcnnConfig,
+    ) -> Result<DetectOutcome, ModelError> {
+        let (w0, h0) = img.dimensions();
+        let long = w0.max(h0);
+        let work_scale = if long > cfg.max_side_px {
+            cfg.max_side_px as f32 / long as f32
+        } else {
+            1.0
+        };
+        let shrunk;
+        let work: &RgbImage = if work_scale < 1.0 {
+            shrunk = resize(
+                img,
+                ((w0 as f32 * work_scale).round() as u32).max(1),
+                ((h0 as f32 * work_scale).round() as u32).max(1),
+                Filter::Area,
+            );
+            &shrunk
+        } else {
+            img
+        };
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
+        let pad = ((cfg.edge_pad.clamp(0.0, 0.5) * work.width().max(work.height()) as f32) as u32)
+            .min(work.width())
+            .min(work.height());
+        let padded;
+        let work: &RgbImage = if pad > 0 {
+            padded = pad_reflect(work, pad);
+            &padded
+        } else {
+            work
+        };
+        let pad = pad as f32;
+        let (w, h) = work.dimensions();
+        let min_face = cfg.min_face_px.min(w.min(h) as f32).max(12.0);
+
+        // Stage 1: P-Net over the pyramid.
+        let mut best_p = 0.0f32;
+        let mut cands: Vec<Cand> = Vec::new();
+        for s in pyramid_scales(w.min(h) as f32, min_face, cfg.factor) {
+            let (ws, hs) = ((w as f32 * s).ceil() as u32, (h as f32 * s).ceil() as u32);
+            let level = resize(work, ws, hs, Filter::Area);
+            let mut data = Vec::with_capacity((ws * hs * 3) as usize);
+            pack_transposed(&level, &mut data);
+            let out = self
+                .pnet
+                .run("input_1", &[1, ws as usize, hs as usize, 3], data)?;
+            let (reg, prob) = (&out[0], &out[1]);
+            let (w_out, h_out) = (prob.shape[1] as usize, prob.shape[2] as usize);
+            best_p = prob
+                .data
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .fold(best_p, |a, &p| a.max(p));
+            let level_cands =
+                pnet_candidates(&prob.data, &reg.data, w_out, h_out, s, cfg.thresholds[0]);
+            let boxes: Vec<ScoredBox> = level_cands.iter().map(|c| c.b).collect();
+            cands.extend(nms(&boxes, 0.5, Overlap::Union).into_iter().map(|i| Cand {
+                b: level_cands[i].b,
+                reg: level_cands[i].reg,
+            }));
+        }
+        if cands.is_empty() {
+            return Ok(no_face(format!(
+                "no face candidate: the strongest proposal scored {best_p:.2} < {:.2} (first detector stage)",
+                cfg.thresholds[0]
+            )));
+        }
+        let boxes: Vec<ScoredBox> = cands.iter().map(|c| c.b).collect();
+        let stage1: Vec<ScoredBox> = nms(&boxes, 0.7, Overlap::Union)
+            .into_iter()
+            .map(|i| {
+                let Cand { b, reg } = cands[i];
+                let (rw, rh) = (b.x2 - b.x1, b.y2 - b.y1);
+                fix(rerec(ScoredBox {
+                    x1: b.x1 + reg[0] * rw,
+                    y1: b.y1 + reg[1] * rh,
+                    x2: b.x2 + reg[2] * rw,
+                    y2: b.y2 + reg[3] * rh,
+                    score: b.score,
+                }))
+            })
+            .filter(|b| b.x2 >= b.x1 && b.y2 >= b.y1)
+            .collect();
+
+        // Stage 2: R-Net on 24×24 crops.
+        let out = self.run_crops(Net::R, work, &stage1, 24)?;
+        let mut best_r = 0.0f32;
+        let mut kept: Vec<Cand> = Vec::new();
+        for (i, b) in stage1.iter().enumerate() {
+            let p = out[1].data[i * 2 + 1];
+            best_r = best_r.max(p);
+            if p > cfg.thresholds[1] {
+                let r = &out[0].data[i * 4..i * 4 + 4];
+                kept.push(Cand {
+                    b: ScoredBox { score: p, ..*b },
+                    reg: [r[0], r[1], r[2], r[3]],
+                });
+            }
+        }
+        if kept.is_empty() {
+            return Ok(no_face(format!(
+                "{} face candidates were rejected by the refinement stage; the best scored {best_r:.2} < {:.2}",
+                stage1.len(),
+                cfg.thresholds[1]
+            )));
+        }
+        let boxes: Vec<ScoredBox> = kept.iter().map(|c| c.b).collect();
+        let stage2: Vec<ScoredBox> = nms(&boxes, 0.7, Overlap::Union)
+            .into_iter()
+            .map(|i| fix(rerec(bbreg(kept[i].b, kept[i].reg))))
+            .filter(|b| b.x2 >= b.x1 && b.y2 >= b.y1)
+            .collect();
+
+        // Stage 3: O-Net on 48×48 crops, landmarks.
+        let out = self.run_crops(Net::O, work, &stage2, 48)?;
+        let mut best_o = 0.0f32;
+        let mut finals: Vec<(ScoredBox, [f32; 10])> = Vec::new();
+        for (i, b) in stage2.iter().enumerate() {
+            let p = out[2].data[i * 2 + 1];
+            best_o = best_o.max(p);
+            if p > cfg.thresholds[2] {
+                let (bw, bh) = (b.x2 - b.x1 + 1.0, b.y2 - b.y1 + 1.0);
+                let l = &out[1].data[i * 10..i * 10 + 10];
+                let mut pts = [0.0f32; 10];
+                for k in 0..5 {
+                    pts[k] = b.x1 + bw * l[k] - 1.0;
+                    pts[k + 5] = b.y1 + bh * l[k + 5] - 1.0;
+                }
+                let r = &out[0].data[i * 4..i * 4 + 4];
+                finals.push((
+                    bbreg(ScoredBox { score: p, ..*b }, [r[0], r[1], r[2], r[3]]),
+                    pts,
+                ));
+            }
+        }
+        if finals.is_empty() {
+            return Ok(no_face(format!(
+                "{} face candidates reached the final stage; the best scored {best_o:.2} < {:.2}",
+                stage2.len(),
+                cfg.thresholds[2]
+            )));
+        }
+        let boxes: Vec<ScoredBox> = finals.iter().map(|f| f.0).collect();
+        let inv = 1.0 / work_scale;
+        let mut faces: Vec<Detection> = nms(&boxes, 0.7, Overlap::Min)
+            .into_iter()
+            .map(|i| {
+                let (b, p) = finals[i];
+                let pt = |k: usize| PointPx {
+                    x: (p[k] - pad) * inv,
+                    y: (p[k + 5] - pad) * inv,
+                };
+                Detection {
+                    // Not clamped: a face cut by the frame keeps its whole box, so its
+                    // predicted eye points stay inside it (they may lie past the edge).
+                    bbox: BoxPx {
+                        x1: (b.x1 - pad) * inv,
+                        y1: (b.y1 - pad) * inv,
+                        x2: (b.x2 - pad) * inv,
+                        y2: (b.y2 - pad) * inv,
+                    },
+                    score: b.score,
+                    landmarks: Landmarks {
+                        eye_left: pt(0),
+                        eye_right: pt(1),
+                        nose: pt(2),
+                        mouth_left: pt(3),
+                        mouth_right: pt(4),
+                    },
+                }
+            })
+            .collect();
+        // Mirror copies from the padding are centred outside the real image.
+        let (wf, hf) = (w0 as f32, h0 as f32);
+        faces.retain(|d| {
+            let (cx, cy) = ((d.bbox.x1 + d.bbox.x2) / 2.0, (d.bbox.y1 + d.bbox.y2) / 2.0);
+            (0.0..wf).contains(&cx) && (0.0..hf).contains(&cy)
+        });
+        if faces.is_empty() {
+            return Ok(no_face(
+                "the only face candidates were mirror images at the border".to_owned(),
+            ));
+        }
+        let before = faces.len();
+        faces.retain(|d| {
+            d.bbox.contains(d.landmarks.eye_left) && d.bbox.contains(d.landmarks.eye_right)
+        });
+        if faces.is_empty() {
+            return Ok(no_face(format!(
+                "{before} face(s) detected, but their eye points fell outside the face box"
+            )));
+        }
+        // Largest first: the main subject leads.
+        faces.sort_by(|a, b| {
+            (b.bbox.width() * b.bbox.height()).total_cmp(&(a.bbox.width() * a.bbox.height()))
+        });
+        Ok(DetectOutcome {
+            faces,
+            no_face_reason: None,
+        })
+    }
+
+    /// Runs R-Net or O-Net over crops of `boxes`, batched; outputs concatenated in box order.
+    fn run_crops(
+        &mut self,
+        net: Net,
+        img: &RgbImage,
+        boxes: &[ScoredBox],
+        side: u32,
+    ) -> Result<Vec<super::Output>, ModelError> {
+        let (session, input) = match net {
+            Net::R => (&mut self.rnet, "input_2"),
+            Net::O => (&mut self.onet, "input_3"),
+        };
+        let n_out = match net {
+            Net::R => 2,
+            Net::O => 3,
+        };
+        let mut merged: Vec<super::Output> = (0..n_out)
+            .map(|_| super::Output {
+                shape: vec![],
+                data: vec![],
+            })
+            .collect();
+        for chunk in boxes.chunks(BATCH) {
+            let mut data = Vec::with_capacity(chunk.len() * (side * side * 3) as usize);
+            for b in chunk {
+                pack_transposed(
+                    &crop_resize(img, crop_rect(b), side, Filter::Area),
+                    &mut data,
+                );
+            }
+            let s = side as usize;
+            let out = session.run(input, &[chunk.len(), s, s, 3], data)?;
+            for (m, o) in merged.iter_mut().zip(out) {
+                m.data.extend(o.data);
+                m.shape = o.shape;
+            }
+        }
+        Ok(merged)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Net {
+    R,
+    O,
+}
+
+fn no_face(reason: String) -> DetectOutcome {
+    DetectOutcome {
+        faces: Vec::new(),
+        no_face_reason: Some(reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pyramid_matches_reference_formula() {
+        let s = pyramid_scales(100.0, 20.0, 0.709);
+        // m = 0.6; levels while 100 * 0.6 * 0.709^k >= 12 → k = 0..=4.
+        assert_eq!(s.len(), 5);
+        assert!((s[0] - 0.6).abs() < 1e-6);
+        assert!((s[4] - 0.6 * 0.709f32.powi(4)).abs() < 1e-6);
+        assert!(pyramid_scales(10.0, 20.0, 0.709).is_empty());
+    }
+
+    #[test]
+    fn pnet_decoding_places_cells() {
+        // A 2×3 (W'×H') map with one confident cell at (cx=1, cy=2).
+        let (w, h) = (2, 3);
+        let mut prob = vec![0.0f32; w * h * 2];
+        let mut reg = vec![0.0f32; w * h * 4];
+        let i = h + 2;
+        prob[i * 2 + 1] = 0.9;
+        reg[i * 4..i * 4 + 4].copy_from_slice(&[0.1, 0.2, 0.3, 0.4]);
+        let c = pnet_candidates(&prob, &reg, w, h, 0.5, 0.6);
+        assert_eq!(c.len(), 1);
+        // x1 = fix((2·1 + 1)/0.5) = 6, y1 = fix((2·2 + 1)/0.5) = 10, x2 = fix(14/0.5) = 28, y2 = fix(16/0.5) = 32.
+        assert_eq!(
+            (c[0].b.x1, c[0].b.y1, c[0].b.x2, c[0].b.y2),
+            (6.0, 10.0, 28.0, 32.0)
+        );
+        assert_eq!(c[0].reg, [0.1, 0.2, 0.3, 0.4]);
+    }
+
+    #[test]
+    fn rerec_and_bbreg() {
+        let b = ScoredBox {
+            x1: 10.0,
+            y1: 20.0,
+            x2: 30.0,
+            y2: 60.0,
+            score: 1.0,
+        };
+        let sq = rerec(b);
+        assert_eq!((sq.x1, sq.y1, sq.x2, sq.y2), (0.0, 20.0, 40.0, 60.0));
+        let r = bbreg(sq, [0.1, 0.0, -0.1, 0.0]);
+        assert!((r.x1 - 4.1).abs() < 1e-4 && (r.x2 - 35.9).abs() < 1e-4);
+    }
+
+    #[test]
+    fn transposed_packing_is_x_major() {
+        let img = RgbImage::from_fn(2, 3, |x, y| image::Rgb([(10 * x + y) as u8, 0, 0]));
+        let mut v = Vec::new();
+        pack_transposed(&img, &mut v);
+        // [x=1][y=2][c=0] at (1·3 + 2)·3.
+        assert!((v[(3 + 2) * 3] - (12.0 - 127.5) * 0.0078125).abs() < 1e-6);
+    }
+}

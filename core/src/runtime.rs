@@ -1,0 +1,121 @@
+//! ONNX Runtime: loading the provisioned shared library once per process, and the one function
+//! that builds every session (threads, graph optimisation, execution provider).
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+
+use crate::error::ModelError;
+
+/// Where inference runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionTarget {
+    /// ONNX Runtime's CPU provider.
+    #[default]
+    Cpu,
+    /// NVIDIA CUDA (needs the `cuda` cargo feature and a CUDA build of ONNX Runtime).
+    Cuda,
+}
+
+/// Options shared by every session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// Threads inside one operator; 0 = ONNX Runtime's default (all cores).
+    pub intra_threads: usize,
+    /// Execution provider.
+    pub target: ExecutionTarget,
+    /// Refuse to start when the provider cannot be used (the server) instead of falling back to CPU.
+    pub fail_if_unavailable: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            intra_threads: std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .min(4),
+            target: ExecutionTarget::Cpu,
+            fail_if_unavailable: false,
+        }
+    }
+}
+
+static ENVIRONMENT: OnceLock<Result<Environment, String>> = OnceLock::new();
+
+/// Loads ONNX Runtime from `library` (once per process; later calls reuse the first result).
+///
+/// # Errors
+/// [`ModelError::Runtime`] when the library is missing or cannot be loaded.
+pub fn environment(library: &Path) -> Result<&'static Environment, ModelError> {
+    let runtime_err = |detail: String| ModelError::Runtime {
+        path: library.to_path_buf(),
+        detail,
+    };
+    let result = ENVIRONMENT.get_or_init(|| {
+        if !library.is_file() {
+            return Err("file not found; run `facelens models fetch`".to_owned());
+        }
+        ort::init_from(library)
+            .map_err(|e| e.to_string())?
+            .with_name("facelens")
+            .build()
+            .map_err(|e| e.to_string())
+    });
+    result.as_ref().map_err(|e| runtime_err(e.clone()))
+}
+
+/// Builds a session for `model` (used in error messages) from `path`.
+///
+/// # Errors
+/// [`ModelError::Ort`] when the provider cannot be set up (with `fail_if_unavailable`) or the file
+/// is not a valid model.
+pub fn session(
+    env: &Environment,
+    model: &str,
+    path: &Path,
+    opts: SessionOptions,
+) -> Result<Session, ModelError> {
+    let ort_err = |detail: String| ModelError::Ort {
+        model: model.to_owned(),
+        detail,
+    };
+    let mut builder = Session::builder(env)
+        .map_err(|e| ort_err(e.to_string()))?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| ort_err(e.to_string()))?;
+    if opts.intra_threads > 0 {
+        builder = builder
+            .with_intra_threads(opts.intra_threads)
+            .map_err(|e| ort_err(e.to_string()))?;
+    }
+    match opts.target {
+        ExecutionTarget::Cpu => {}
+        ExecutionTarget::Cuda => {
+            #[cfg(feature = "cuda")]
+            {
+                let mut ep = ort::ep::CUDA::default().build();
+                if opts.fail_if_unavailable {
+                    ep = ep.error_on_failure();
+                }
+                builder = builder
+                    .with_execution_providers([ep])
+                    .map_err(|e| ort_err(e.to_string()))?;
+            }
+            #[cfg(not(feature = "cuda"))]
+            if opts.fail_if_unavailable {
+                return Err(ort_err("built without the `cuda` feature".to_owned()));
+            } else {
+                tracing::warn!(
+                    "{model}: CUDA requested but this build has no `cuda` feature; using CPU"
+                );
+            }
+        }
+    }
+    builder
+        .commit_from_file(path)
+        .map_err(|e| ort_err(e.to_string()))
+}

