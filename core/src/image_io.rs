@@ -57,6 +57,14 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageError
         return Err(ImageError::UnsupportedFormat);
     };
     let format_name = format_name(format);
+    // The JPEG decoder fills a truncated scan with gray instead of failing; a complete file has
+    // an end-of-image marker after its first scan.
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(ImageError::Corrupt {
+            format: format_name.to_owned(),
+            detail: "file ends early (truncated): no end-of-image marker".to_owned(),
+        });
+    }
     let corrupt = |e: image::ImageError| map_decode_error(e, format_name);
     let mut decoder = reader.into_decoder().map_err(corrupt)?;
     let (width, height) = decoder.dimensions();
@@ -83,6 +91,16 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageError
     let mut img = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
     img.apply_orientation(orientation);
     Ok(img.into_rgb8())
+}
+
+/// Whether a JPEG has an end-of-image marker (FF D9) after its first start-of-scan (FF DA).
+/// Markers cannot occur inside entropy-coded data (0xFF is stuffed), so this detects truncation.
+#[must_use]
+pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let Some(sos) = bytes.windows(2).position(|w| w == [0xFF, 0xDA]) else {
+        return false;
+    };
+    bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 fn format_name(f: ImageFormat) -> &'static str {
@@ -154,6 +172,17 @@ mod tests {
             "{:?}",
             decode(cut, l)
         );
+        let mut jpg = Cursor::new(Vec::new());
+        RgbImage::from_pixel(64, 64, image::Rgb([9, 90, 200]))
+            .write_to(&mut jpg, ImageFormat::Jpeg)
+            .expect("jpeg");
+        let jpg = jpg.into_inner();
+        assert!(jpeg_is_complete(&jpg));
+        assert!(decode(&jpg, l).is_ok());
+        assert!(matches!(
+            decode(&jpg[..jpg.len() - 10], l),
+            Err(ImageError::Corrupt { .. })
+        ));
         let small_limit = DecodeLimits { max_pixels: 100 };
         assert!(matches!(
             decode(&full, small_limit),

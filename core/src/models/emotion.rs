@@ -68,6 +68,6 @@ mod tests {
         });
         let g = gray_input(&img);
         assert!((g[0] + 1.0).abs() < 1e-6);
-        assert!((g[1] - 0.9986).abs() < 1e-3);
+        assert!((g[1] - 0.9998).abs() < 1e-3);
     }
 }

@@ -181,6 +181,13 @@ impl ModelStore {
         self.dir.join(&self.manifest.runtime.file)
     }
 
+    /// Where a conversion source file (path inside its package) is kept after provisioning.
+    #[must_use]
+    pub fn source_path(&self, path_in_package: &str) -> PathBuf {
+        let name = Path::new(path_in_package).file_name().unwrap_or_default();
+        self.dir.join("sources").join(name)
+    }
+
     fn packages_dir(&self) -> PathBuf {
         self.dir.join("packages")
     }
@@ -503,7 +510,6 @@ mod tests {
     fn explicit_dir_wins() {
         let p = Path::new("/tmp/explicit-models");
         assert_eq!(resolve_models_dir(Some(p)), p);
-        assert!(resolve_models_dir(None).ends_with("models"));
     }
 
     #[test]

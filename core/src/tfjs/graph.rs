@@ -454,8 +454,7 @@ mod tests {
                 {"name": "out", "op": "Relu", "input": ["add"]},
                 {"name": "add", "op": "AddV2", "input": ["x", "b:0", "^ctrl"]},
                 {"name": "x", "op": "Placeholder", "attr": {"shape": {"shape": {"dim": [{"size": "-1"}, {"size": "3"}]}}}},
-                {"name": "b", "op": "Const"},
-                {"name": "ctrl", "op": "NoOp"}
+                {"name": "b", "op": "Const"}
             ]},
             "weightsManifest": [{"paths": ["w.bin"], "weights": [{"name": "b", "shape": [3], "dtype": "float32"}]}]
         });

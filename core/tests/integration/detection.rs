@@ -1,0 +1,156 @@
+//! Detection on real photos at native size and 4× upscaled; landmarks; attributes' obvious cases.
+
+use facelens_core::api::Analysis;
+use facelens_core::image_io::{DecodeLimits, decode_file};
+use facelens_core::preprocess::{Filter, resize};
+
+use crate::fixtures::{faces_dir, pipeline};
+
+fn analyse(file: &str, upscale: u32) -> Option<Analysis> {
+    let dir = faces_dir("detection")?;
+    let img = decode_file(&dir.join(file), DecodeLimits::default()).expect("decodes");
+    let img = if upscale > 1 {
+        resize(
+            &img,
+            img.width() * upscale,
+            img.height() * upscale,
+            Filter::Bilinear,
+        )
+    } else {
+        img
+    };
+    Some(
+        pipeline()
+            .analyze_image(&img, None)
+            .expect("analyses")
+            .analysis,
+    )
+}
+
+fn check_landmarks(a: &Analysis) {
+    for (i, f) in a.faces.iter().enumerate() {
+        let d = &f.detection;
+        let l = &d.landmarks;
+        assert!(
+            d.bbox.contains(l.eye_left) && d.bbox.contains(l.eye_right),
+            "face {i}: eyes inside the box"
+        );
+        assert!(
+            l.eye_left.x < l.eye_right.x,
+            "face {i}: image-left eye is left of image-right eye"
+        );
+        assert!(
+            l.nose.y > l.eye_left.y.min(l.eye_right.y),
+            "face {i}: nose below the eyes"
+        );
+        assert!(
+            l.mouth_left.y > l.nose.y.min(l.eye_left.y),
+            "face {i}: mouth below the eyes"
+        );
+        assert_eq!(f.embedding.len(), 512);
+        let norm: f32 = f.embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-3, "embedding is L2-normalised");
+        let race: f32 = f.attributes.race.iter().map(|r| r.probability).sum();
+        let emo: f32 = f.attributes.emotion.iter().map(|r| r.probability).sum();
+        assert!(
+            (race - 1.0).abs() < 1e-3 && (emo - 1.0).abs() < 1e-3,
+            "distributions sum to 1"
+        );
+        assert_eq!(f.attributes.race.len(), 5);
+        assert_eq!(f.attributes.emotion.len(), 7);
+        assert!((1.0..100.0).contains(&f.attributes.age.years));
+        assert!(f.attributes.age.std_years >= 4.5);
+    }
+}
+
+fn count(file: &str, expected: usize) {
+    for upscale in [1, 4] {
+        let Some(a) = analyse(file, upscale) else {
+            return;
+        };
+        eprintln!(
+            "{file} ×{upscale}: {} faces ({} px wide)",
+            a.faces.len(),
+            a.width_px
+        );
+        assert_eq!(a.faces.len(), expected, "{file} at ×{upscale}");
+        assert!(a.no_face_reason.is_none());
+        check_landmarks(&a);
+    }
+}
+
+#[test]
+fn couple_has_two_faces_native_and_upscaled() {
+    count("couple.jpg", 2);
+}
+
+#[test]
+fn selfie_has_seven_faces_native_and_upscaled() {
+    count("selfie-many-people.jpg", 7);
+}
+
+#[test]
+fn gender_of_the_obvious_cases() {
+    let Some(a) = analyse("couple.jpg", 1) else {
+        return;
+    };
+    // Left: a woman; right: a man.
+    let mut faces = a.faces.clone();
+    faces.sort_by(|x, y| x.detection.bbox.x1.total_cmp(&y.detection.bbox.x1));
+    assert_eq!(
+        faces[0].attributes.gender.label, "female",
+        "{:?}",
+        faces[0].attributes.gender
+    );
+    assert_eq!(
+        faces[1].attributes.gender.label, "male",
+        "{:?}",
+        faces[1].attributes.gender
+    );
+    assert!(faces[0].attributes.gender.male_probability < 0.2);
+    assert!(faces[1].attributes.gender.male_probability > 0.8);
+    // Both are white; GEAR puts most of the mass there.
+    for f in &faces {
+        assert_eq!(
+            f.attributes.top_race().map(|r| r.label.as_str()),
+            Some("white")
+        );
+    }
+}
+
+#[test]
+fn smiles_read_as_happy() {
+    let Some(a) = analyse("selfie-many-people.jpg", 1) else {
+        return;
+    };
+    // The three broadly smiling men at the top and right of the selfie.
+    let happy = a
+        .faces
+        .iter()
+        .filter(|f| {
+            f.attributes
+                .top_emotion()
+                .is_some_and(|e| e.label == "happy")
+        })
+        .count();
+    eprintln!("selfie: {happy} of {} faces read as happy", a.faces.len());
+    assert!(happy >= 4, "most faces in the selfie smile");
+}
+
+#[test]
+fn a_photo_without_faces_says_why() {
+    let img = image::RgbImage::from_fn(320, 240, |x, y| {
+        image::Rgb([(x % 255) as u8, (y % 255) as u8, 128])
+    });
+    let a = pipeline()
+        .analyze_image(&img, None)
+        .expect("analyses")
+        .analysis;
+    assert!(a.faces.is_empty());
+    let reason = a.no_face_reason.expect("a reason");
+    eprintln!("no-face reason: {reason}");
+    assert!(
+        reason.contains("scored") || reason.contains("candidate"),
+        "{reason}"
+    );
+}

@@ -1,0 +1,69 @@
+//! Shared fixtures: one pipeline per test binary, the labelled photos, helpers.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use facelens_core::provision::{ModelStore, resolve_models_dir};
+use facelens_core::{Pipeline, PipelineConfig};
+
+/// The models folder (provisioned on first call).
+pub fn store() -> &'static ModelStore {
+    static STORE: OnceLock<ModelStore> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let store = ModelStore::new(resolve_models_dir(None));
+        store
+            .ensure(&mut |e| eprintln!("provision: {e:?}"))
+            .unwrap_or_else(|e| panic!("models could not be provisioned: {e}"));
+        store
+    })
+}
+
+/// The one pipeline of this test binary (models load once; tests take turns).
+pub fn pipeline() -> MutexGuard<'static, Pipeline> {
+    static PIPELINE: OnceLock<Mutex<Pipeline>> = OnceLock::new();
+    let m = PIPELINE.get_or_init(|| {
+        let cfg = PipelineConfig {
+            models_dir: Some(store().dir().to_path_buf()),
+            ..PipelineConfig::default()
+        };
+        Mutex::new(Pipeline::load(&cfg, &mut |_| {}).unwrap_or_else(|e| panic!("pipeline: {e}")))
+    });
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `../shared/testdata/faces`, or `None` (after printing SKIPPED) when it is absent.
+pub fn faces_dir(test: &str) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/faces");
+    if dir.join("identities.csv").is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED {test}: {} not found (shared test photos absent)",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// `(file, person)` rows of identities.csv.
+pub fn identities(dir: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(dir.join("identities.csv")).expect("identities.csv");
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (f, p) = l.split_once(',')?;
+            Some((f.trim().to_owned(), p.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// `../shared/models-reference`, or `None` (after printing SKIPPED).
+pub fn reference_dir(test: &str) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models-reference");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED {test}: {} not found", dir.display());
+        None
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests on the real provisioned models and the shared labelled photos.
+//!
+//! Models: provisioned on first use into `$FACELENS_MODELS_DIR` (CI runs `facelens models fetch`
+//! first). Photos: `../shared/testdata/faces` beside the repository; tests that need them print
+//! `SKIPPED` and pass when it is absent (a fresh clone without `shared/`).
+
+mod bad_input;
+mod converter;
+mod detection;
+mod fixtures;
+mod identity;
