@@ -341,10 +341,7 @@ fn validate_name(name: &str) -> Result<String, GalleryError> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), GalleryError> {
-    crate::provision::write_atomic(path, bytes).map_err(|e| match e {
-        crate::error::ProvisionError::Io { path, source } => GalleryError::Io { path, source },
-        other => GalleryError::Index(other.to_string()),
-    })
+    crate::provision::write_atomic_io(path, bytes).map_err(|e| GalleryError::io(path, e))
 }
 
 #[cfg(test)]

@@ -103,6 +103,8 @@ pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
     bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
+// `ImageFormat` is `#[non_exhaustive]`; formats facelens does not enable never reach here.
+#[allow(clippy::wildcard_enum_match_arm)]
 fn format_name(f: ImageFormat) -> &'static str {
     match f {
         ImageFormat::Jpeg => "JPEG",

@@ -138,12 +138,20 @@ pub fn sha256_file(path: &Path) -> Result<String, ProvisionError> {
 /// # Errors
 /// I/O errors, with the path.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ProvisionError> {
+    write_atomic_io(path, bytes).map_err(|e| ProvisionError::io(path, e))
+}
+
+/// [`write_atomic`] with a plain I/O error, for callers with their own error types.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_atomic_io(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| ProvisionError::io(dir, e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| ProvisionError::io(dir, e))?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(|e| ProvisionError::io(path, e))?;
-    tmp.persist(path)
-        .map_err(|e| ProvisionError::io(path, e.error))?;
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
 

@@ -657,9 +657,9 @@ mod tests {
         let f: Vec<f32> = (0..12u8).map(f32::from).collect();
         let w = conv_filter(&f, 1, 2, 2, 3);
         // ONNX [o=2, c=1, i=0, j=1] = TF [i=0, j=1, c=1, o=2] = ((1)*2 + 1)*3 + 2 = 11.
-        assert_eq!(w[((2 * 2 + 1) * 1) * 2 + 1], 11.0);
+        assert_eq!(w[(2 * 2 + 1) * 2 + 1], 11.0);
         // ONNX [o=1, c=0, i=0, j=0] = TF [0, 0, 0, 1] = 1.
-        assert_eq!(w[(1 * 2) * 2], 1.0);
+        assert_eq!(w[2 * 2], 1.0);
         let d = depthwise_filter(&f, 1, 2, 3, 2);
         // ONNX [c*mult+m = 2*2+1 = 5, 0, 0, j=1] = TF [0, 1, c=2, m=1] = (1*3 + 2)*2 + 1 = 11.
         assert_eq!(d[5 * 2 + 1], 11.0);

@@ -10,7 +10,9 @@ use facelens_core::models::embedder::cosine;
 use crate::fixtures::{faces_dir, identities, pipeline};
 
 /// (file, person, embedding of the largest face, aligned crop).
-fn embeddings() -> Option<Vec<(String, String, Vec<f32>, image::RgbImage)>> {
+type Labelled = (String, String, Vec<f32>, image::RgbImage);
+
+fn embeddings() -> Option<Vec<Labelled>> {
     let dir = faces_dir("identity")?;
     let mut out = Vec::new();
     let mut p = pipeline();

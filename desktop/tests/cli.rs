@@ -1,0 +1,68 @@
+//! The real `facelens` binary: JSON output, exit codes, one-line errors, the gallery round trip.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn facelens(gallery: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_facelens"))
+        .args(args)
+        .env("FACELENS_GALLERY_DIR", gallery)
+        .output()
+        .expect("runs")
+}
+
+fn faces_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/faces");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: {} not found (shared test photos absent)", dir.display());
+        None
+    }
+}
+
+#[test]
+fn bad_input_exits_1_with_one_line() {
+    let g = tempfile::tempdir().expect("tempdir");
+    let junk = g.path().join("notes.txt");
+    std::fs::write(&junk, "not an image").expect("write");
+    let out = facelens(g.path(), &["analyze", junk.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("unsupported or unrecognised image format"), "{stderr}");
+    // Usage errors are exit code 2.
+    assert_eq!(facelens(g.path(), &["analyze"]).status.code(), Some(2));
+    assert_eq!(facelens(g.path(), &["gallery", "delete", "999"]).status.code(), Some(1));
+}
+
+#[test]
+fn analyze_json_enrol_and_search() {
+    let Some(dir) = faces_dir() else { return };
+    let g = tempfile::tempdir().expect("tempdir");
+    let couple = dir.join("couple.jpg");
+    let out = facelens(g.path(), &["analyze", "--json", couple.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(v["schema_version"], 1);
+    let faces = v["faces"].as_array().expect("faces");
+    assert_eq!(faces.len(), 2);
+    for f in faces {
+        assert_eq!(f["embedding"].as_array().map(Vec::len), Some(512));
+        assert!(f["attributes"]["age"]["years"].as_f64().is_some());
+        assert!(f["attributes"]["race"][0]["label"].is_string());
+        assert!(f["detection"]["landmarks"]["eye_left"]["x"].is_number());
+    }
+    assert!(v["timings"]["detect_ms"].as_f64().is_some_and(|t| t > 0.0));
+
+    let img1 = dir.join("img1.jpg");
+    let out = facelens(g.path(), &["enrol", "--name", "Person One", img1.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list = facelens(g.path(), &["gallery", "list"]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("Person One"));
+    let img2 = dir.join("img2.jpg");
+    let out = facelens(g.path(), &["search", img2.to_str().expect("utf8")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("Person One") && text.contains("same person"), "{text}");
+}
