@@ -16,7 +16,10 @@ fn faces_dir() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("SKIPPED: {} not found (shared test photos absent)", dir.display());
+        eprintln!(
+            "SKIPPED: {} not found (shared test photos absent)",
+            dir.display()
+        );
         None
     }
 }
@@ -31,10 +34,18 @@ fn bad_input_exits_1_with_one_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(errors[0].contains("unsupported or unrecognised image format"), "{stderr}");
+    assert!(
+        errors[0].contains("unsupported or unrecognised image format"),
+        "{stderr}"
+    );
     // Usage errors are exit code 2.
     assert_eq!(facelens(g.path(), &["analyze"]).status.code(), Some(2));
-    assert_eq!(facelens(g.path(), &["gallery", "delete", "999"]).status.code(), Some(1));
+    assert_eq!(
+        facelens(g.path(), &["gallery", "delete", "999"])
+            .status
+            .code(),
+        Some(1)
+    );
 }
 
 #[test]
@@ -42,8 +53,15 @@ fn analyze_json_enrol_and_search() {
     let Some(dir) = faces_dir() else { return };
     let g = tempfile::tempdir().expect("tempdir");
     let couple = dir.join("couple.jpg");
-    let out = facelens(g.path(), &["analyze", "--json", couple.to_str().expect("utf8")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = facelens(
+        g.path(),
+        &["analyze", "--json", couple.to_str().expect("utf8")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert_eq!(v["schema_version"], 1);
     let faces = v["faces"].as_array().expect("faces");
@@ -57,12 +75,27 @@ fn analyze_json_enrol_and_search() {
     assert!(v["timings"]["detect_ms"].as_f64().is_some_and(|t| t > 0.0));
 
     let img1 = dir.join("img1.jpg");
-    let out = facelens(g.path(), &["enrol", "--name", "Person One", img1.to_str().expect("utf8")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = facelens(
+        g.path(),
+        &[
+            "enrol",
+            "--name",
+            "Person One",
+            img1.to_str().expect("utf8"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let list = facelens(g.path(), &["gallery", "list"]);
     assert!(String::from_utf8_lossy(&list.stdout).contains("Person One"));
     let img2 = dir.join("img2.jpg");
     let out = facelens(g.path(), &["search", img2.to_str().expect("utf8")]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains("Person One") && text.contains("same person"), "{text}");
+    assert!(
+        out.status.success() && text.contains("Person One") && text.contains("same person"),
+        "{text}"
+    );
 }
