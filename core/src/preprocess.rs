@@ -90,6 +90,15 @@ pub fn pad_reflect(img: &RgbImage, pad: u32) -> RgbImage {
     })
 }
 
+/// Pads `img` by `pad` pixels on every side with black.
+#[must_use]
+pub fn pad_black(img: &RgbImage, pad: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let mut out = RgbImage::new(w + 2 * pad, h + 2 * pad);
+    image::imageops::replace(&mut out, img, i64::from(pad), i64::from(pad));
+    out
+}
+
 /// Crops `rect` (zero-padded outside the image) and resizes it to `side`×`side`.
 #[must_use]
 pub fn crop_resize(img: &RgbImage, rect: RectPx, side: u32, filter: Filter) -> RgbImage {

@@ -249,6 +249,7 @@ impl Mtcnn {
         let pad = ((cfg.edge_pad.clamp(0.0, 0.5) * work.width().max(work.height()) as f32) as u32)
             .min(work.width())
             .min(work.height());
+        let base = work;
         let padded;
         let work: &RgbImage = if pad > 0 {
             padded = pad_reflect(work, pad);
@@ -369,8 +370,49 @@ impl Mtcnn {
             )));
         }
         let boxes: Vec<ScoredBox> = finals.iter().map(|f| f.0).collect();
+        let mut keep = nms(&boxes, 0.7, Overlap::Min);
+        // A face that crosses the frame was partly completed by the mirror padding: it must also
+        // look like a face on the real pixels alone (black outside, as an unpadded detector sees
+        // it). Hair at an edge, completed by its reflection, fails this; real cut faces pass.
+        let (bw, bh) = (base.width() as f32, base.height() as f32);
+        let mut dropped_at_edge = 0;
+        if pad > 0.0 {
+            let mut kept = Vec::with_capacity(keep.len());
+            for i in keep {
+                let b = fix(finals[i].0);
+                let real = ScoredBox {
+                    x1: b.x1 - pad,
+                    y1: b.y1 - pad,
+                    x2: b.x2 - pad,
+                    y2: b.y2 - pad,
+                    score: b.score,
+                };
+                let crosses = real.x1 < 0.0 || real.y1 < 0.0 || real.x2 >= bw || real.y2 >= bh;
+                let real_box = BoxPx {
+                    x1: real.x1,
+                    y1: real.y1,
+                    x2: real.x2,
+                    y2: real.y2,
+                };
+                let ok = !crosses
+                    || (centre_inside(&real_box, bw, bh)
+                        && self.run_crops(Net::O, base, &[real], 48)?[2].data[1]
+                            >= REAL_PIXELS_MIN_SCORE);
+                if ok {
+                    kept.push(i);
+                } else {
+                    dropped_at_edge += 1;
+                }
+            }
+            keep = kept;
+        }
+        if keep.is_empty() {
+            return Ok(no_face(format!(
+                "{dropped_at_edge} candidate(s) at the image border were reflections of the border, not faces"
+            )));
+        }
         let inv = 1.0 / work_scale;
-        let mut faces: Vec<Detection> = nms(&boxes, 0.7, Overlap::Min)
+        let mut faces: Vec<Detection> = keep
             .into_iter()
             .map(|i| {
                 let (b, p) = finals[i];
@@ -398,17 +440,6 @@ impl Mtcnn {
                 }
             })
             .collect();
-        // Mirror copies from the padding are centred outside the real image.
-        let (wf, hf) = (w0 as f32, h0 as f32);
-        faces.retain(|d| {
-            let (cx, cy) = ((d.bbox.x1 + d.bbox.x2) / 2.0, (d.bbox.y1 + d.bbox.y2) / 2.0);
-            (0.0..wf).contains(&cx) && (0.0..hf).contains(&cy)
-        });
-        if faces.is_empty() {
-            return Ok(no_face(
-                "the only face candidates were mirror images at the border".to_owned(),
-            ));
-        }
         let before = faces.len();
         faces.retain(|d| {
             d.bbox.contains(d.landmarks.eye_left) && d.bbox.contains(d.landmarks.eye_right)
@@ -475,6 +506,17 @@ enum Net {
     O,
 }
 
+/// A face that crosses the frame must score at least this on the real pixels alone (black
+/// outside the image), or it was made by the mirror padding (see `docs/models.md`).
+pub const REAL_PIXELS_MIN_SCORE: f32 = 0.08;
+
+/// Whether a box's centre lies inside the image (mirror copies from the padding do not).
+#[must_use]
+pub fn centre_inside(b: &BoxPx, width: f32, height: f32) -> bool {
+    let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
+    (0.0..width).contains(&cx) && (0.0..height).contains(&cy)
+}
+
 fn no_face(reason: String) -> DetectOutcome {
     DetectOutcome {
         faces: Vec::new(),
@@ -528,6 +570,19 @@ mod tests {
         assert_eq!((sq.x1, sq.y1, sq.x2, sq.y2), (0.0, 20.0, 40.0, 60.0));
         let r = bbreg(sq, [0.1, 0.0, -0.1, 0.0]);
         assert!((r.x1 - 4.1).abs() < 1e-4 && (r.x2 - 35.9).abs() < 1e-4);
+    }
+
+    #[test]
+    fn mirror_copies_are_centred_outside() {
+        let b = |x1: f32, x2: f32| BoxPx {
+            x1,
+            y1: 100.0,
+            x2,
+            y2: 300.0,
+        };
+        assert!(centre_inside(&b(-68.0, 130.0), 600.0, 800.0));
+        assert!(!centre_inside(&b(-300.0, -100.0), 600.0, 800.0));
+        assert!(!centre_inside(&b(580.0, 700.0), 600.0, 800.0));
     }
 
     #[test]

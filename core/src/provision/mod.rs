@@ -244,6 +244,17 @@ impl ModelStore {
                 m.package(&e.package).map_err(model_err)?,
             )?;
         }
+        // A converted model counts as complete only with its sources kept beside it
+        // (`out` holds the runtime first, then the models in manifest order).
+        for (e, st) in m.models.iter().zip(out.iter_mut().skip(1)) {
+            if let Some(conv) = &e.convert {
+                st.verified &= self.source_path(&conv.graph).is_file()
+                    && conv
+                        .weights
+                        .iter()
+                        .all(|w| self.source_path(&w.path).is_file());
+            }
+        }
         Ok(out)
     }
 
@@ -333,6 +344,11 @@ impl ModelStore {
         check_sha(&conv.graph, &files[&conv.graph], &conv.graph_sha256)?;
         for w in &conv.weights {
             check_sha(&w.path, &files[&w.path], &w.sha256)?;
+        }
+        // Keep the verified sources: a later fetch can re-convert offline, and the converter's
+        // equivalence tests read them.
+        for (path, bytes) in &files {
+            write_atomic(&self.source_path(path), bytes)?;
         }
         on_event(ProvisionEvent::Converting {
             model: id.to_owned(),

@@ -154,3 +154,36 @@ fn a_photo_without_faces_says_why() {
         "{reason}"
     );
 }
+
+#[test]
+fn exact_face_counts_on_every_labelled_photo() {
+    let Some(dir) = faces_dir("exact counts") else {
+        return;
+    };
+    // Counted by eye: img54 has two real background people, img59 a man cut by the left edge,
+    // img62 a blurred person at the bottom edge; img8 must not gain a mirror-illusion face.
+    let expected = |f: &str| match f {
+        "img54.jpg" => 3,
+        "img59.jpg" | "img62.jpg" => 2,
+        _ => 1,
+    };
+    let mut p = pipeline();
+    let mut wrong = Vec::new();
+    let rows = crate::fixtures::identities(&dir);
+    for (file, _) in &rows {
+        let n = p
+            .analyze_file(&dir.join(file), None)
+            .expect("analyses")
+            .faces
+            .len();
+        if n != expected(file) {
+            wrong.push(format!("{file}: {n} faces, expected {}", expected(file)));
+        }
+    }
+    eprintln!(
+        "exact counts: {}/{} photos right",
+        rows.len() - wrong.len(),
+        rows.len()
+    );
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
