@@ -28,6 +28,9 @@ pub struct Cli {
     /// Threads per model (default: up to 4).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+    /// Window only: a photo to open at start.
+    #[arg(long, value_name = "IMAGE")]
+    pub open: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -139,40 +142,46 @@ fn init_tracing() {
         .try_init();
 }
 
-/// Prints provisioning progress to stderr.
-pub fn print_progress(e: ProvisionEvent) {
+/// One line describing a provisioning step (the CLI prints it; the window shows it).
+#[must_use]
+pub fn describe_progress(e: &ProvisionEvent) -> String {
     match e {
         ProvisionEvent::Fetching {
             package,
             bytes,
             command,
         } => {
-            eprintln!(
+            format!(
                 "fetching {package} ({:.1} MB): {command}",
-                bytes as f64 / 1e6
-            );
+                *bytes as f64 / 1e6
+            )
         }
         ProvisionEvent::UsingLocalArchive { path } => {
-            eprintln!("using local archive {}", path.display())
+            format!("using local archive {}", path.display())
         }
         ProvisionEvent::Extracted { file, bytes } => {
-            eprintln!("  verified {file} ({:.1} MB)", bytes as f64 / 1e6)
+            format!("  verified {file} ({:.1} MB)", *bytes as f64 / 1e6)
         }
         ProvisionEvent::Converting { model } => {
-            eprintln!("  converting {model} (TFJS graph -> ONNX)")
+            format!("  converting {model} (TFJS graph -> ONNX)")
         }
         ProvisionEvent::Converted {
             file,
             bytes,
             millis,
         } => {
-            eprintln!(
+            format!(
                 "  converted and verified {file} ({:.1} MB) in {millis} ms",
-                bytes as f64 / 1e6
-            );
+                *bytes as f64 / 1e6
+            )
         }
-        ProvisionEvent::Progress { done, total } => eprintln!("[{done}/{total}] files ready"),
+        ProvisionEvent::Progress { done, total } => format!("[{done}/{total}] files ready"),
     }
+}
+
+/// Prints provisioning progress to stderr.
+pub fn print_progress(e: ProvisionEvent) {
+    eprintln!("{}", describe_progress(&e));
 }
 
 fn config(cli: &Cli) -> PipelineConfig {
@@ -197,10 +206,7 @@ fn open_gallery(cli: &Cli) -> anyhow::Result<Gallery> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let Some(command) = &cli.command else {
-        eprintln!(
-            "facelens: the desktop window is not part of this build yet; use a subcommand (see --help)."
-        );
-        return Ok(ExitCode::from(2));
+        return run_window(&cli);
     };
     match command {
         Command::Analyze {
@@ -307,6 +313,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Gallery { action } => gallery_cmd(&cli, action),
         Command::Models { action } => models_cmd(&cli, action),
     }
+}
+
+/// Opens the desktop window (no subcommand).
+fn run_window(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let opts = crate::AppOptions {
+        models_dir: cli.models_dir.clone(),
+        gallery_dir: cli.gallery.clone(),
+        open: cli.open.clone(),
+    };
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("facelens")
+            .with_inner_size([1280.0, 820.0])
+            .with_min_inner_size([800.0, 500.0])
+            .with_drag_and_drop(true),
+        renderer: eframe::Renderer::Glow,
+        ..eframe::NativeOptions::default()
+    };
+    eframe::run_native(
+        "facelens",
+        native,
+        Box::new(move |cc| Ok(Box::new(crate::FacelensApp::new(cc, opts)))),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the window (is a display available?): {e}"))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn reason(a: &facelens_core::api::Analysis) -> String {

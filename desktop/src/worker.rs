@@ -1,0 +1,368 @@
+//! The analysis worker: one named thread that owns the backend (models, gallery) and runs every
+//! heavy job — loading and provisioning models, downloads, analysis, gallery edits, folder
+//! imports — so no frame ever waits. Results come back over a channel, with a repaint request.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::time::Instant;
+
+use facelens_core::api::Analysis;
+use facelens_core::gallery::{Entry, Gallery};
+use facelens_core::provision::ProvisionEvent;
+use facelens_core::{Pipeline, PipelineConfig};
+use image::RgbImage;
+
+use crate::backend::{AnalysisBackend, LocalBackend};
+
+/// Where an image came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A file on disk.
+    File(PathBuf),
+    /// Raw bytes (a drop without a path, a pasted image) with a display name.
+    Bytes(String),
+    /// An http(s) URL.
+    Url(String),
+}
+
+impl Source {
+    /// A short description for titles and error messages.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Self::File(p) => p.display().to_string(),
+            Self::Bytes(n) | Self::Url(n) => n.clone(),
+        }
+    }
+}
+
+/// A job for the worker.
+#[derive(Debug)]
+pub enum Job {
+    /// Analyse an image; `bytes` is `None` for files and URLs (read or downloaded by the worker).
+    Analyze {
+        /// Request number (results of stale requests are ignored).
+        id: u64,
+        /// Where it came from.
+        source: Source,
+        /// The bytes, when the UI already has them.
+        bytes: Option<Vec<u8>>,
+    },
+    /// Change the detection threshold.
+    SetThreshold(f32),
+    /// Enrol a face.
+    Enrol {
+        /// Name.
+        name: String,
+        /// Source description.
+        source: String,
+        /// Embedding.
+        embedding: Vec<f32>,
+        /// Aligned crop.
+        crop: RgbImage,
+    },
+    /// Rename an entry.
+    Rename(u64, String),
+    /// Delete an entry.
+    Delete(u64),
+    /// Enrol every image under a folder (largest face, named after its sub-folder).
+    ImportFolder(PathBuf, Arc<AtomicBool>),
+}
+
+/// A gallery entry as the UI shows it.
+#[derive(Debug, Clone)]
+pub struct GalleryItem {
+    /// The entry.
+    pub entry: Entry,
+    /// Its aligned-face thumbnail.
+    pub thumb: Option<RgbImage>,
+}
+
+/// What the worker reports.
+#[derive(Debug)]
+pub enum Event {
+    /// Provisioning progress.
+    Provision(ProvisionEvent),
+    /// Models loaded; the worker takes jobs.
+    Ready,
+    /// Models could not be loaded (the message says what to do).
+    LoadFailed(String),
+    /// An analysis finished.
+    Analyzed {
+        /// Request number.
+        id: u64,
+        /// Where it came from.
+        source: Source,
+        /// The decoded image (for display) and the analysis, or an error in words.
+        result: Result<Box<(RgbImage, Analysis, Vec<RgbImage>)>, String>,
+    },
+    /// The gallery changed.
+    Gallery(Vec<GalleryItem>),
+    /// Folder import progress.
+    ImportProgress {
+        /// Files done.
+        done: usize,
+        /// Files in all.
+        total: usize,
+        /// Seconds left, estimated.
+        eta_secs: f64,
+    },
+    /// Folder import finished (or was cancelled).
+    ImportDone {
+        /// Faces enrolled.
+        enrolled: usize,
+        /// Files that failed, with the reason.
+        failures: Vec<(PathBuf, String)>,
+        /// Whether it was cancelled.
+        cancelled: bool,
+    },
+    /// A gallery action failed.
+    Error(String),
+}
+
+/// Handle to the worker thread.
+pub struct Worker {
+    jobs: SyncSender<Job>,
+    /// Events from the worker.
+    pub events: Receiver<Event>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").finish_non_exhaustive()
+    }
+}
+
+const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"];
+
+impl Worker {
+    /// Starts the worker: it provisions and loads the models, opens the gallery, then serves jobs.
+    /// `wake` is called after every event (the app passes `ctx.request_repaint`).
+    ///
+    /// # Errors
+    /// When the OS cannot start a thread.
+    pub fn spawn(
+        config: PipelineConfig,
+        gallery_dir: PathBuf,
+        wake: impl Fn() + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let (jobs, job_rx) = mpsc::sync_channel::<Job>(64);
+        let (ev_tx, events) = mpsc::sync_channel::<Event>(1024);
+        std::thread::Builder::new()
+            .name("facelens-analysis".into())
+            .spawn(move || {
+                let send = |e: Event| {
+                    // A full queue means the UI is gone or far behind; dropping progress is fine.
+                    if let Err(TrySendError::Disconnected(_)) = ev_tx.try_send(e) {
+                        return;
+                    }
+                    wake();
+                };
+                let loaded = Pipeline::load(&config, &mut |p| send(Event::Provision(p)))
+                    .map_err(|e| format!("{e}"))
+                    .and_then(|p| {
+                        Gallery::open(&gallery_dir)
+                            .map(|g| (p, g))
+                            .map_err(|e| format!("{e}"))
+                    });
+                let mut backend: Box<dyn AnalysisBackend> = match loaded {
+                    Ok((p, g)) => Box::new(LocalBackend::new(p, g)),
+                    Err(e) => {
+                        send(Event::LoadFailed(e));
+                        return;
+                    }
+                };
+                send(Event::Ready);
+                send(Event::Gallery(items(backend.as_ref())));
+                while let Ok(job) = job_rx.recv() {
+                    run_job(backend.as_mut(), job, &send);
+                }
+            })?;
+        Ok(Self { jobs, events })
+    }
+
+    /// Queues a job. Returns false if the worker has stopped or is overloaded.
+    pub fn send(&self, job: Job) -> bool {
+        self.jobs.try_send(job).is_ok()
+    }
+}
+
+fn items(b: &dyn AnalysisBackend) -> Vec<GalleryItem> {
+    b.entries()
+        .into_iter()
+        .map(|(entry, thumb)| GalleryItem { entry, thumb })
+        .collect()
+}
+
+fn read_source(source: &Source) -> Result<Vec<u8>, String> {
+    match source {
+        Source::File(p) => {
+            std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+        }
+        Source::Url(u) => crate::fetch::download(u),
+        Source::Bytes(n) => Err(format!("no data for {n}")),
+    }
+}
+
+fn run_job(backend: &mut dyn AnalysisBackend, job: Job, send: &impl Fn(Event)) {
+    match job {
+        Job::Analyze { id, source, bytes } => {
+            let result = bytes
+                .map_or_else(|| read_source(&source), Ok)
+                .and_then(|b| {
+                    let img = facelens_core::image_io::decode(
+                        &b,
+                        facelens_core::image_io::DecodeLimits::default(),
+                    )
+                    .map_err(|e| e.to_string())?;
+                    let r = backend.analyze(&b).map_err(|e| e.to_string())?;
+                    Ok(Box::new((img, r.analysis, r.aligned)))
+                });
+            send(Event::Analyzed { id, source, result });
+        }
+        Job::SetThreshold(t) => backend.set_threshold(t),
+        Job::Enrol {
+            name,
+            source,
+            embedding,
+            crop,
+        } => match backend.enrol(&name, &source, &embedding, &crop) {
+            Ok(_) => send(Event::Gallery(items(backend))),
+            Err(e) => send(Event::Error(format!("could not enrol: {e}"))),
+        },
+        Job::Rename(id, name) => match backend.rename(id, &name) {
+            Ok(()) => send(Event::Gallery(items(backend))),
+            Err(e) => send(Event::Error(format!("could not rename: {e}"))),
+        },
+        Job::Delete(id) => match backend.delete(id) {
+            Ok(()) => send(Event::Gallery(items(backend))),
+            Err(e) => send(Event::Error(format!("could not delete: {e}"))),
+        },
+        Job::ImportFolder(dir, cancel) => import_folder(backend, &dir, &cancel, send),
+    }
+}
+
+/// Image files under `dir`, recursively, sorted.
+#[must_use]
+pub fn image_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The person's name for an imported file: its folder below the import root, else the file stem.
+#[must_use]
+pub fn import_name(root: &Path, file: &Path) -> String {
+    let parent = file.parent().unwrap_or(root);
+    if parent != root
+        && let Some(n) = parent.file_name()
+    {
+        return n.to_string_lossy().into_owned();
+    }
+    file.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn import_folder(
+    backend: &mut dyn AnalysisBackend,
+    dir: &Path,
+    cancel: &AtomicBool,
+    send: &impl Fn(Event),
+) {
+    let files = image_files(dir);
+    let total = files.len();
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    let mut enrolled = 0;
+    let mut cancelled = false;
+    for (i, f) in files.iter().enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            cancelled = true;
+            break;
+        }
+        let outcome = std::fs::read(f)
+            .map_err(|e| e.to_string())
+            .and_then(|b| backend.analyze(&b).map_err(|e| e.to_string()))
+            .and_then(|r| {
+                let face = r.analysis.faces.first().ok_or_else(|| {
+                    format!(
+                        "no face: {}",
+                        r.analysis.no_face_reason.clone().unwrap_or_default()
+                    )
+                })?;
+                backend
+                    .enrol(
+                        &import_name(dir, f),
+                        &f.display().to_string(),
+                        &face.embedding,
+                        &r.aligned[0],
+                    )
+                    .map_err(|e| e.to_string())
+            });
+        match outcome {
+            Ok(_) => enrolled += 1,
+            Err(e) => failures.push((f.clone(), e)),
+        }
+        let done = i + 1;
+        #[allow(clippy::cast_precision_loss)]
+        let eta_secs = started.elapsed().as_secs_f64() / done as f64 * (total - done) as f64;
+        send(Event::ImportProgress {
+            done,
+            total,
+            eta_secs,
+        });
+    }
+    send(Event::Gallery(items(backend)));
+    send(Event::ImportDone {
+        enrolled,
+        failures,
+        cancelled,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_names_come_from_folders() {
+        let root = Path::new("/photos");
+        assert_eq!(import_name(root, Path::new("/photos/Ann/1.jpg")), "Ann");
+        assert_eq!(
+            import_name(root, Path::new("/photos/Bob Smith.png")),
+            "Bob Smith"
+        );
+    }
+
+    #[test]
+    fn finds_images_recursively() {
+        let d = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(d.path().join("a/b")).expect("mkdir");
+        for f in ["x.JPG", "a/y.png", "a/b/z.webp", "a/notes.txt"] {
+            std::fs::write(d.path().join(f), b"").expect("write");
+        }
+        let found = image_files(d.path());
+        assert_eq!(found.len(), 3);
+    }
+}

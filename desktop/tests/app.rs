@@ -1,0 +1,253 @@
+//! The real desktop app driven by egui_kittest: real models, real worker thread, real gallery in
+//! a temporary folder. Screens are rendered to `tests/snapshots/*.png` when a GPU adapter (or a
+//! software one such as lavapipe) is available; without one the rendering step says SKIPPED.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use facelens_desktop::app::{Command, Settings, Status};
+use facelens_desktop::worker::Source;
+use facelens_desktop::{AppOptions, FacelensApp};
+
+fn faces_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/faces");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: {} not found (shared test photos absent)",
+            dir.display()
+        );
+        None
+    }
+}
+
+fn harness(gallery: &Path) -> Harness<'static, FacelensApp> {
+    let gallery = gallery.to_path_buf();
+    Harness::builder()
+        .with_size([1280.0, 820.0])
+        .build_eframe(move |cc| {
+            FacelensApp::with_settings(
+                &cc.egui_ctx,
+                Settings::default(),
+                AppOptions {
+                    gallery_dir: Some(gallery),
+                    ..AppOptions::default()
+                },
+            )
+        })
+}
+
+/// Steps the app (real time passes: the worker is a real thread) until `done` or a timeout.
+fn step_until(
+    h: &mut Harness<'static, FacelensApp>,
+    what: &str,
+    done: impl Fn(&FacelensApp) -> bool,
+) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "timed out waiting for {what}"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run_steps(3);
+}
+
+fn ready(h: &mut Harness<'static, FacelensApp>) {
+    step_until(h, "models", |a| {
+        a.status
+            != Status::Loading {
+                lines: vec![],
+                done: 0,
+                total: 0,
+            }
+            && !matches!(a.status, Status::Loading { .. })
+    });
+    assert_eq!(h.state().status, Status::Ready, "models loaded");
+}
+
+/// Renders the window; with `UPDATE_SNAPSHOTS=1` into `tests/snapshots/` (committed), otherwise
+/// into the target folder, so a test run never edits the source tree.
+fn save_snapshot(h: &mut Harness<'static, FacelensApp>, name: &str) {
+    let dir = if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots")
+    } else {
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("snapshots")
+    };
+    match h.render() {
+        Ok(img) => {
+            std::fs::create_dir_all(&dir).expect("snapshot dir");
+            let path = dir.join(format!("{name}.png"));
+            img.save(&path).expect("save snapshot");
+            eprintln!("snapshot written: {}", path.display());
+        }
+        Err(e) => eprintln!("SKIPPED snapshot {name}: no renderer ({e})"),
+    }
+}
+
+/// A drop as the OS delivers it: a path, or bytes without one.
+#[derive(Debug)]
+struct TestDrop {
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl egui::DroppedFile for TestDrop {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        Ok(self.bytes.clone())
+    }
+}
+
+#[test]
+fn group_photo_is_analysed_and_shown() {
+    let Some(dir) = faces_dir() else { return };
+    let g = tempfile::tempdir().expect("tempdir");
+    let mut h = harness(g.path());
+    ready(&mut h);
+    save_snapshot(&mut h, "empty");
+    // Exactly what a file drop produces.
+    h.state_mut().push(Command::Open(
+        Source::File(dir.join("selfie-many-people.jpg")),
+        None,
+    ));
+    // The UI keeps drawing while the worker analyses: record the longest frame (reported only).
+    let mut longest = Duration::ZERO;
+    let mut frames = 0;
+    let start = Instant::now();
+    while h.state().current.is_none() || h.state().is_busy() {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "timed out waiting for analysis"
+        );
+        let t = Instant::now();
+        h.step();
+        longest = longest.max(t.elapsed());
+        frames += 1;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!(
+        "while analysing ({:.0} ms): {frames} frames, longest frame {:.1} ms",
+        start.elapsed().as_secs_f64() * 1000.0,
+        longest.as_secs_f64() * 1000.0
+    );
+    h.run_steps(3);
+    let n = h
+        .state()
+        .current
+        .as_ref()
+        .map_or(0, |c| c.analysis.faces.len());
+    assert_eq!(n, 7);
+    h.get_by_label("7 face(s)");
+    h.get_by_label_contains("Face 1 of 7");
+    h.get_by_label_contains("Age:");
+    h.get_by_label_contains("Gender:");
+    assert!(
+        h.query_all_by_label_contains("happy").count() >= 2,
+        "emotion bar and summary"
+    );
+    h.get_by_label_contains("detect");
+    // Arrow keys move between faces.
+    h.key_press(egui::Key::ArrowRight);
+    h.run_steps(2);
+    assert_eq!(h.state().selected, Some(1));
+    h.get_by_label_contains("Face 2 of 7");
+    save_snapshot(&mut h, "group_photo");
+}
+
+#[test]
+fn a_dropped_non_image_shows_an_error() {
+    let g = tempfile::tempdir().expect("tempdir");
+    let notes = g.path().join("notes.txt");
+    std::fs::write(&notes, "not a photo").expect("write");
+    let mut h = harness(&g.path().join("gallery"));
+    ready(&mut h);
+    h.input_mut().dropped_files.push(Arc::new(TestDrop {
+        path: notes,
+        bytes: Vec::new(),
+    }));
+    step_until(&mut h, "error", |a| a.error.is_some());
+    h.get_by_label_contains("unsupported or unrecognised image format");
+    // Bytes without a path (a browser drag) go the same way.
+    h.state_mut().push(Command::DismissError);
+    h.input_mut().dropped_files.push(Arc::new(TestDrop {
+        path: PathBuf::new(),
+        bytes: b"<html>".to_vec(),
+    }));
+    step_until(&mut h, "error", |a| a.error.is_some());
+    h.get_by_label_contains("dropped image");
+    save_snapshot(&mut h, "error");
+}
+
+#[test]
+fn enrol_then_search_finds_the_person_and_import_reports_failures() {
+    let Some(dir) = faces_dir() else { return };
+    let g = tempfile::tempdir().expect("tempdir");
+    let mut h = harness(&g.path().join("gallery"));
+    ready(&mut h);
+    h.state_mut()
+        .push(Command::Open(Source::File(dir.join("img1.jpg")), None));
+    step_until(&mut h, "analysis", |a| a.current.is_some() && !a.is_busy());
+    h.get_by_label("Enrol as").click();
+    h.run_steps(2);
+    h.get_by_label("Enrol as").type_text("Person One");
+    h.run_steps(2);
+    h.get_by_label("Enrol").click();
+    h.run_steps(2);
+    assert_eq!(h.state().error, None);
+    step_until(&mut h, "enrolment", |a| a.gallery.len() == 1);
+    h.get_by_label_contains("1 face(s) enrolled");
+    // Another photo of the same person finds her first.
+    h.state_mut()
+        .push(Command::Open(Source::File(dir.join("img2.jpg")), None));
+    step_until(&mut h, "analysis", |a| {
+        a.current
+            .as_ref()
+            .is_some_and(|c| c.source == Source::File(dir.join("img2.jpg")))
+            && !a.is_busy()
+    });
+    let top = h
+        .state()
+        .current
+        .as_ref()
+        .and_then(|c| c.analysis.faces[0].matches.first().cloned());
+    assert!(
+        top.as_ref()
+            .is_some_and(|m| m.name == "Person One" && m.same_person),
+        "{top:?}"
+    );
+    h.get_by_label_contains("Person One:");
+
+    // Folder import: two people in sub-folders, plus a file that is not a photo.
+    let import = g.path().join("import");
+    for (person, file) in [
+        ("Ann", "img3.jpg"),
+        ("Ann", "img12.jpg"),
+        ("Bo", "img8.jpg"),
+    ] {
+        std::fs::create_dir_all(import.join(person)).expect("mkdir");
+        std::fs::copy(dir.join(file), import.join(person).join(file)).expect("copy");
+    }
+    std::fs::write(import.join("Bo/broken.jpg"), b"\xff\xd8\xff garbage").expect("write");
+    h.state_mut().push(Command::ImportFolder(import));
+    step_until(&mut h, "import", |a| {
+        a.import.is_none() && a.import_report.is_some()
+    });
+    let (enrolled, failures, cancelled) = h.state().import_report.clone().expect("report");
+    assert_eq!(
+        (enrolled, failures.len(), cancelled),
+        (3, 1, false),
+        "{failures:?}"
+    );
+    assert_eq!(h.state().gallery.len(), 4);
+    h.get_by_label_contains("3 enrolled, 1 failed");
+    save_snapshot(&mut h, "gallery_after_import");
+}
