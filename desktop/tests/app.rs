@@ -2,6 +2,10 @@
 //! a temporary folder. Screens are rendered to `tests/snapshots/*.png` when a GPU adapter (or a
 //! software one such as lavapipe) is available; without one the rendering step says SKIPPED.
 
+mod common;
+
+use common::faces_dir;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,19 +15,6 @@ use egui_kittest::kittest::Queryable as _;
 use facelens_desktop::app::{Command, Settings, Status};
 use facelens_desktop::worker::Source;
 use facelens_desktop::{AppOptions, FacelensApp};
-
-fn faces_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/faces");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: {} not found (shared test photos absent)",
-            dir.display()
-        );
-        None
-    }
-}
 
 fn harness(gallery: &Path) -> Harness<'static, FacelensApp> {
     let gallery = gallery.to_path_buf();

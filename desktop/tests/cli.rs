@@ -1,6 +1,10 @@
 //! The real `facelens` binary: JSON output, exit codes, one-line errors, the gallery round trip.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::faces_dir;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn facelens(gallery: &Path, args: &[&str]) -> Output {
@@ -9,19 +13,6 @@ fn facelens(gallery: &Path, args: &[&str]) -> Output {
         .env("FACELENS_GALLERY_DIR", gallery)
         .output()
         .expect("runs")
-}
-
-fn faces_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/faces");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: {} not found (shared test photos absent)",
-            dir.display()
-        );
-        None
-    }
 }
 
 #[test]
