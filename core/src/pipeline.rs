@@ -63,6 +63,9 @@ pub struct AnalyzedImage {
     pub analysis: Analysis,
     /// 112×112 aligned face crops.
     pub aligned: Vec<RgbImage>,
+    /// The decoded, upright image when the pipeline decoded it (files and bytes), so callers that
+    /// display it need not decode again; `None` when the caller passed pixels.
+    pub image: Option<RgbImage>,
 }
 
 /// All models, loaded and contract-checked.
@@ -149,7 +152,9 @@ impl Pipeline {
     ) -> Result<AnalyzedImage, CoreError> {
         let t0 = Instant::now();
         let img = image_io::decode_file(path, self.config.decode)?;
-        self.analyze_decoded(&img, gallery, t0)
+        let mut r = self.analyze_decoded(&img, gallery, t0)?;
+        r.image = Some(img);
+        Ok(r)
     }
 
     /// Decodes and analyses image bytes (a drop, an upload).
@@ -163,7 +168,9 @@ impl Pipeline {
     ) -> Result<AnalyzedImage, CoreError> {
         let t0 = Instant::now();
         let img = image_io::decode(bytes, self.config.decode)?;
-        self.analyze_decoded(&img, gallery, t0)
+        let mut r = self.analyze_decoded(&img, gallery, t0)?;
+        r.image = Some(img);
+        Ok(r)
     }
 
     /// Analyses an already decoded image.
@@ -249,6 +256,7 @@ impl Pipeline {
                 timings: t,
             },
             aligned,
+            image: None,
         })
     }
 

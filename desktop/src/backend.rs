@@ -11,7 +11,8 @@ use image::RgbImage;
 
 /// What the desktop needs from an analysis backend. Implementations run on the worker thread.
 pub trait AnalysisBackend: Send {
-    /// Analyses encoded image bytes (a file, a drop, a download).
+    /// Analyses encoded image bytes (a file, a drop, a download). The result carries the
+    /// decoded image (`AnalyzedImage::image`) for display.
     ///
     /// # Errors
     /// Undecodable images, model failures, gallery errors.

@@ -212,12 +212,8 @@ fn run_job(backend: &mut dyn AnalysisBackend, job: Job, send: &impl Fn(Event)) {
             let result = bytes
                 .map_or_else(|| read_source(&source), Ok)
                 .and_then(|b| {
-                    let img = facelens_core::image_io::decode(
-                        &b,
-                        facelens_core::image_io::DecodeLimits::default(),
-                    )
-                    .map_err(|e| e.to_string())?;
                     let r = backend.analyze(&b).map_err(|e| e.to_string())?;
+                    let img = r.image.ok_or("the backend returned no image")?;
                     Ok(Box::new((img, r.analysis, r.aligned)))
                 });
             send(Event::Analyzed { id, source, result });
