@@ -145,17 +145,9 @@ impl<'g> Builder<'g> {
         }
     }
 
-    fn input(&self, n: &Node, i: usize) -> Result<&'g str, ConvertError> {
-        let _ = self;
-        // `n` borrows from the graph, which lives for 'g.
-        let graph_node: &'g Node = self
-            .graph
-            .nodes
-            .iter()
-            .find(|g| g.name == n.name)
-            .ok_or_else(|| ConvertError::Malformed(n.name.clone()))?;
-        graph_node
-            .inputs
+    /// Name of data input `i` of `n` (nodes borrow from the graph, which outlives the builder).
+    fn input(n: &'g Node, i: usize) -> Result<&'g str, ConvertError> {
+        n.inputs
             .get(i)
             .map(String::as_str)
             .ok_or_else(|| ConvertError::Malformed(format!("{}: missing input {i}", n.name)))
@@ -177,7 +169,7 @@ impl<'g> Builder<'g> {
             "Const" => Ok(()),
             "Placeholder" => self.placeholder(n),
             "Identity" => {
-                let t = self.act(self.input(n, 0)?)?;
+                let t = self.act(Self::input(n, 0)?)?;
                 self.emit("Identity", &[&t.onnx], &n.name, vec![]);
                 self.set(&n.name, n.name.clone(), t.shape, t.layout);
                 Ok(())
@@ -191,7 +183,7 @@ impl<'g> Builder<'g> {
                 {
                     return Err(unsupported(format!("{}: fused ops {fused:?}", n.name)));
                 }
-                let bias = self.constant(self.input(n, 2)?)?;
+                let bias = self.constant(Self::input(n, 2)?)?;
                 self.conv(n, false, Some(bias), &fused[1..])
             }
             "_FusedMatMul" => self.matmul(n),
@@ -203,13 +195,13 @@ impl<'g> Builder<'g> {
             "Minimum" => self.binary(n, "Min"),
             "Maximum" => self.binary(n, "Max"),
             "Relu" | "Sigmoid" => {
-                let t = self.act(self.input(n, 0)?)?;
+                let t = self.act(Self::input(n, 0)?)?;
                 self.emit(&n.op, &[&t.onnx], &n.name, vec![]);
                 self.set(&n.name, n.name.clone(), t.shape, t.layout);
                 Ok(())
             }
             "Softmax" => {
-                let t = self.act(self.input(n, 0)?)?;
+                let t = self.act(Self::input(n, 0)?)?;
                 if t.layout != Layout::Plain {
                     return Err(unsupported(format!(
                         "{}: Softmax over a rank-4 activation",
@@ -264,12 +256,12 @@ impl<'g> Builder<'g> {
     /// Conv2D / DepthwiseConv2dNative / _FusedConv2D (bias + activations after it).
     fn conv(
         &mut self,
-        n: &Node,
+        n: &'g Node,
         depthwise: bool,
         bias: Option<&Const>,
         activations: &[String],
     ) -> Result<(), ConvertError> {
-        let x = self.act(self.input(n, 0)?)?;
+        let x = self.act(Self::input(n, 0)?)?;
         if x.layout != Layout::Nchw {
             return Err(unsupported(format!(
                 "{}: convolution input is not rank 4",
@@ -277,7 +269,7 @@ impl<'g> Builder<'g> {
             )));
         }
         check_nhwc(n)?;
-        let f = self.constant(self.input(n, 1)?)?;
+        let f = self.constant(Self::input(n, 1)?)?;
         let ConstData::F32(fd) = &f.data else {
             return Err(unsupported(format!("{}: integer filter", n.name)));
         };
@@ -358,22 +350,22 @@ impl<'g> Builder<'g> {
         Ok(cur)
     }
 
-    fn matmul(&mut self, n: &Node) -> Result<(), ConvertError> {
+    fn matmul(&mut self, n: &'g Node) -> Result<(), ConvertError> {
         let fused = attr::strings(n, "fused_ops");
         if fused.first().map(String::as_str) != Some("BiasAdd")
             || attr::int(n, "num_args") != Some(1)
         {
             return Err(unsupported(format!("{}: fused ops {fused:?}", n.name)));
         }
-        let a = self.act(self.input(n, 0)?)?;
+        let a = self.act(Self::input(n, 0)?)?;
         if a.layout != Layout::Plain || a.shape.len() != 2 {
             return Err(unsupported(format!(
                 "{}: MatMul input is not rank 2",
                 n.name
             )));
         }
-        let w = self.constant(self.input(n, 1)?)?;
-        let b = self.constant(self.input(n, 2)?)?;
+        let w = self.constant(Self::input(n, 1)?)?;
+        let b = self.constant(Self::input(n, 2)?)?;
         let (ConstData::F32(wd), ConstData::F32(bd)) = (&w.data, &b.data) else {
             return Err(unsupported(format!("{}: integer weights", n.name)));
         };
@@ -401,8 +393,8 @@ impl<'g> Builder<'g> {
         Ok(())
     }
 
-    fn max_pool(&mut self, n: &Node) -> Result<(), ConvertError> {
-        let x = self.act(self.input(n, 0)?)?;
+    fn max_pool(&mut self, n: &'g Node) -> Result<(), ConvertError> {
+        let x = self.act(Self::input(n, 0)?)?;
         if x.layout != Layout::Nchw {
             return Err(unsupported(format!(
                 "{}: pooling input is not rank 4",
@@ -432,9 +424,9 @@ impl<'g> Builder<'g> {
         Ok(())
     }
 
-    fn reduce(&mut self, n: &Node, op: &str) -> Result<(), ConvertError> {
-        let x = self.act(self.input(n, 0)?)?;
-        let axes_c = self.constant(self.input(n, 1)?)?;
+    fn reduce(&mut self, n: &'g Node, op: &str) -> Result<(), ConvertError> {
+        let x = self.act(Self::input(n, 0)?)?;
+        let axes_c = self.constant(Self::input(n, 1)?)?;
         let ConstData::I32(axes_tf) = &axes_c.data else {
             return Err(unsupported(format!("{}: float reduction axes", n.name)));
         };
@@ -491,9 +483,9 @@ impl<'g> Builder<'g> {
         Ok(())
     }
 
-    fn binary(&mut self, n: &Node, op: &str) -> Result<(), ConvertError> {
-        let a = self.operand(self.input(n, 0)?)?;
-        let b = self.operand(self.input(n, 1)?)?;
+    fn binary(&mut self, n: &'g Node, op: &str) -> Result<(), ConvertError> {
+        let a = self.operand(Self::input(n, 0)?)?;
+        let b = self.operand(Self::input(n, 1)?)?;
         let (x, other, const_first) = match (a, b) {
             (Operand::Act(x), Operand::Act(y)) => {
                 if x.layout != y.layout || x.shape.len() != y.shape.len() {
