@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// A point in original-image pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PointPx {
     /// Column, pixels from the left edge.
     pub x: f32,
@@ -17,7 +17,7 @@ pub struct PointPx {
 
 /// An axis-aligned box in original-image pixels. For a face cut by the frame the box may reach
 /// past the image edge (its landmarks are predicted there too); clip it for display.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BoxPx {
     /// Left edge.
     pub x1: f32,
@@ -48,7 +48,7 @@ impl BoxPx {
 }
 
 /// The five facial landmarks, named by where they appear in the image (not the subject's left/right).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Landmarks {
     /// Eye nearer the image's left edge.
     pub eye_left: PointPx,
@@ -77,7 +77,7 @@ impl Landmarks {
 }
 
 /// One detected face.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Detection {
     /// Face box.
     pub bbox: BoxPx,
@@ -88,7 +88,7 @@ pub struct Detection {
 }
 
 /// Age estimate.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Age {
     /// Point estimate in years.
     pub years: f32,
@@ -97,7 +97,7 @@ pub struct Age {
 }
 
 /// Gender estimate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Gender {
     /// P(male) in [0, 1]; P(female) is 1 − this.
     pub male_probability: f32,
@@ -106,7 +106,7 @@ pub struct Gender {
 }
 
 /// A named probability.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LabelProb {
     /// Class label.
     pub label: String,
@@ -115,7 +115,7 @@ pub struct LabelProb {
 }
 
 /// Attribute estimates for one face.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attributes {
     /// Age.
     pub age: Age,
@@ -146,7 +146,7 @@ fn top(v: &[LabelProb]) -> Option<&LabelProb> {
 }
 
 /// One gallery hit for a face.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Match {
     /// Gallery entry id.
     pub id: u64,
@@ -161,7 +161,7 @@ pub struct Match {
 }
 
 /// Everything facelens knows about one face.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Face {
     /// Detection.
     pub detection: Detection,
@@ -174,7 +174,7 @@ pub struct Face {
 }
 
 /// Milliseconds spent in each stage of one request. Nothing is cached between requests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Timings {
     /// Reading and decoding the file, EXIF orientation.
     pub decode_ms: f64,
@@ -188,12 +188,16 @@ pub struct Timings {
     pub analyze_ms: f64,
     /// Gallery search of all faces.
     pub search_ms: f64,
+    /// Connected mode: the round trip to the server minus the server's own time (transfer,
+    /// encoding, queueing in the network); 0 locally.
+    #[serde(default)]
+    pub network_ms: f64,
     /// Wall time of the whole request.
     pub total_ms: f64,
 }
 
 /// The result of analysing one image.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Analysis {
     /// [`SCHEMA_VERSION`].
     pub schema_version: u32,

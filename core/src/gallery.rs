@@ -22,7 +22,7 @@ const INDEX: &str = "index.usearch";
 const THUMBS: &str = "thumbs";
 
 /// One enrolled face.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Entry {
     /// Stable id (never reused).
     pub id: u64,

@@ -28,7 +28,9 @@ pub mod pipeline;
 pub mod preprocess;
 pub mod provision;
 pub mod runtime;
+pub mod stages;
 pub mod tfjs;
+pub mod wire;
 
 pub use error::{CoreError, GalleryError, ImageError, ModelError, ProvisionError};
 pub use pipeline::{Pipeline, PipelineConfig};

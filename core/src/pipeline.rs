@@ -6,25 +6,16 @@ use std::time::Instant;
 
 use image::RgbImage;
 
-use crate::api::{
-    Age, Analysis, Attributes, Detection, Face, Gender, LabelProb, SCHEMA_VERSION, Timings,
-};
+use crate::api::{Analysis, Attributes, Face, Match, SCHEMA_VERSION, Timings};
 use crate::error::CoreError;
 use crate::gallery::Gallery;
 use crate::image_io::{self, DecodeLimits};
-use crate::models::age::AgeModel;
-use crate::models::embedder::Embedder;
-use crate::models::emotion::{EMOTION_LABELS, EmotionModel};
-use crate::models::faceres::FaceRes;
-use crate::models::gear::{Gear, RACE_LABELS};
-use crate::models::mtcnn::{Mtcnn, MtcnnConfig};
-use crate::preprocess::align_face;
+use crate::models::mtcnn::MtcnnConfig;
 use crate::provision::{ModelStore, ProvisionEvent, resolve_models_dir};
 use crate::runtime::SessionOptions;
+use crate::stages::{AttributeStage, IdentityStage, Preprocessed, Preprocessor, ms};
 
-/// fr_age's measured spread within one person on the labelled photos (years), the floor of the
-/// reported age uncertainty.
-pub const AGE_MODEL_STD_YEARS: f32 = 4.5;
+pub use crate::stages::AGE_MODEL_STD_YEARS;
 
 /// Everything that configures a pipeline.
 #[derive(Debug, Clone)]
@@ -68,33 +59,48 @@ pub struct AnalyzedImage {
     pub image: Option<RgbImage>,
 }
 
-/// All models, loaded and contract-checked.
+/// All models, loaded and contract-checked: the three [`crate::stages`] in one process.
 #[derive(Debug)]
 pub struct Pipeline {
     store: ModelStore,
-    mtcnn: Mtcnn,
-    embedder: Embedder,
-    age: AgeModel,
-    faceres: FaceRes,
-    gear: Gear,
-    emotion: EmotionModel,
+    preprocessor: Preprocessor,
+    identity: IdentityStage,
+    attributes: AttributeStage,
     /// Settings in force (the detector settings may be changed between calls).
     pub config: PipelineConfig,
 }
 
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1000.0
-}
-
-fn labelled(labels: &[&str], probs: &[f32]) -> Vec<LabelProb> {
-    labels
+/// Joins the stages' outputs into one [`Analysis`] (faces in detection order). Used by the local
+/// pipeline, the connected desktop and the server gateway alike.
+#[must_use]
+pub fn assemble(
+    pre: &Preprocessed,
+    embeddings: Vec<Vec<f32>>,
+    attributes: Vec<Attributes>,
+    matches: Vec<Vec<Match>>,
+    timings: Timings,
+) -> Analysis {
+    let mut matches = matches.into_iter();
+    let faces = pre
+        .detections
         .iter()
-        .zip(probs)
-        .map(|(l, &p)| LabelProb {
-            label: (*l).to_owned(),
-            probability: p,
+        .zip(embeddings)
+        .zip(attributes)
+        .map(|((d, embedding), attributes)| Face {
+            detection: d.clone(),
+            embedding,
+            attributes,
+            matches: matches.next().unwrap_or_default(),
         })
-        .collect()
+        .collect();
+    Analysis {
+        schema_version: SCHEMA_VERSION,
+        width_px: pre.width_px,
+        height_px: pre.height_px,
+        faces,
+        no_face_reason: pre.no_face_reason.clone(),
+        timings,
+    }
 }
 
 impl Pipeline {
@@ -112,12 +118,9 @@ impl Pipeline {
         }
         let o = config.session;
         Ok(Self {
-            mtcnn: Mtcnn::load(&store, o)?,
-            embedder: Embedder::load(&store, o)?,
-            age: AgeModel::load(&store, o)?,
-            faceres: FaceRes::load(&store, o)?,
-            gear: Gear::load(&store, o)?,
-            emotion: EmotionModel::load(&store, o)?,
+            preprocessor: Preprocessor::load(&store, o)?,
+            identity: IdentityStage::load(&store, o)?,
+            attributes: AttributeStage::load(&store, o)?,
             store,
             config: config.clone(),
         })
@@ -195,93 +198,35 @@ impl Pipeline {
             decode_ms: ms(t0),
             ..Timings::default()
         };
-        let start = Instant::now();
-        let detected = self.mtcnn.detect(img, &self.config.detector)?;
-        t.detect_ms = ms(start);
+        let pre = self.preprocessor.run(img, &self.config.detector)?;
+        t.detect_ms = pre.detect_ms;
+        t.align_ms = pre.align_ms;
+        let faces: Vec<_> = pre.faces.iter().collect();
 
         let start = Instant::now();
-        let mut dets: Vec<Detection> = Vec::new();
-        let mut aligned: Vec<RgbImage> = Vec::new();
-        for d in detected.faces {
-            let pts = d.landmarks.as_array().map(|p| (p.x, p.y));
-            if let Some((crop, _)) = align_face(img, &pts) {
-                dets.push(d);
-                aligned.push(crop);
-            }
-        }
-        t.align_ms = ms(start);
-
-        let start = Instant::now();
-        let embeddings = aligned
-            .iter()
-            .map(|a| self.embedder.embed(a))
-            .collect::<Result<Vec<_>, _>>()?;
+        let aligned: Vec<&RgbImage> = faces.iter().map(|f| &f.aligned).collect();
+        let embeddings = self.identity.embed(&aligned)?;
         t.embed_ms = ms(start);
 
         let start = Instant::now();
-        let mut attributes = Vec::with_capacity(dets.len());
-        for (d, a) in dets.iter().zip(&aligned) {
-            attributes.push(self.attributes(img, d, a)?);
-        }
+        let attributes = self.attributes.analyze(&faces)?;
         t.analyze_ms = ms(start);
 
         let start = Instant::now();
-        let mut faces = Vec::with_capacity(dets.len());
-        for ((detection, embedding), attributes) in dets.into_iter().zip(embeddings).zip(attributes)
-        {
-            let matches = match gallery {
-                Some(g) => g.search(&embedding, self.config.top_k)?,
-                None => Vec::new(),
-            };
-            faces.push(Face {
-                detection,
-                embedding,
-                attributes,
-                matches,
-            });
-        }
+        let matches = match gallery {
+            Some(g) => embeddings
+                .iter()
+                .map(|e| g.search(e, self.config.top_k))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
         t.search_ms = ms(start);
         t.total_ms = ms(t0);
+        let analysis = assemble(&pre, embeddings, attributes, matches, t);
         Ok(AnalyzedImage {
-            analysis: Analysis {
-                schema_version: SCHEMA_VERSION,
-                width_px: img.width(),
-                height_px: img.height(),
-                no_face_reason: if faces.is_empty() {
-                    detected.no_face_reason
-                } else {
-                    None
-                },
-                faces,
-                timings: t,
-            },
-            aligned,
+            analysis,
+            aligned: pre.faces.into_iter().map(|f| f.aligned).collect(),
             image: None,
-        })
-    }
-
-    fn attributes(
-        &mut self,
-        img: &RgbImage,
-        d: &Detection,
-        aligned: &RgbImage,
-    ) -> Result<Attributes, CoreError> {
-        let years = self.age.estimate(img, &d.bbox)?;
-        let fr = self.faceres.run(img, &d.bbox)?;
-        let race = self.gear.race(img, &d.bbox)?;
-        let emotion = self.emotion.classify(aligned)?;
-        let male = fr.male_probability.clamp(0.0, 1.0);
-        Ok(Attributes {
-            age: Age {
-                years: years.max(0.0),
-                std_years: fr.age_std_years.hypot(AGE_MODEL_STD_YEARS),
-            },
-            gender: Gender {
-                male_probability: male,
-                label: if male > 0.5 { "male" } else { "female" }.to_owned(),
-            },
-            race: labelled(&RACE_LABELS, &race),
-            emotion: labelled(&EMOTION_LABELS, &emotion),
         })
     }
 }

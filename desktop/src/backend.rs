@@ -1,6 +1,6 @@
-//! Where analysis happens. The app talks to one [`AnalysisBackend`]; the local implementation
-//! runs the whole pipeline in-process. Connected mode (a `facelens-server` doing embedding and
-//! matching) implements the same trait.
+//! Where analysis happens. The app talks to one [`AnalysisBackend`]: [`LocalBackend`] runs the
+//! whole pipeline in-process; [`crate::remote::RemoteBackend`] (connected mode) detects and aligns
+//! here and sends only the face crops to a `facelens-server`, whose gallery it then uses.
 
 use std::path::Path;
 
@@ -9,6 +9,45 @@ use facelens_core::pipeline::AnalyzedImage;
 use facelens_core::{CoreError, Pipeline};
 use image::RgbImage;
 
+/// Why a backend call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// A pipeline, image or gallery error.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// The server did not answer.
+    #[error("cannot reach the server at {url}: {detail}")]
+    Unreachable {
+        /// Base URL.
+        url: String,
+        /// Why.
+        detail: String,
+    },
+    /// The server answered with an error.
+    #[error("the server answered {status}: {message}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// Stable error code.
+        code: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl BackendError {
+    /// Whether analysing on this computer instead could help (the server is down, overloaded or
+    /// failing, or refuses our token) — not for bad images, which fail locally too.
+    #[must_use]
+    pub fn local_fallback_helps(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } => true,
+            Self::Server { status, .. } => *status >= 500 || *status == 401 || *status == 404,
+            Self::Core(_) => false,
+        }
+    }
+}
+
 /// What the desktop needs from an analysis backend. Implementations run on the worker thread.
 pub trait AnalysisBackend: Send {
     /// Analyses encoded image bytes (a file, a drop, a download). The result carries the
@@ -16,7 +55,7 @@ pub trait AnalysisBackend: Send {
     ///
     /// # Errors
     /// Undecodable images, model failures, gallery errors.
-    fn analyze(&mut self, bytes: &[u8]) -> Result<AnalyzedImage, CoreError>;
+    fn analyze(&mut self, bytes: &[u8]) -> Result<AnalyzedImage, BackendError>;
     /// Sets the detector's final-stage threshold.
     fn set_threshold(&mut self, threshold: f32);
     /// Adds a face to the gallery; returns its id.
@@ -29,19 +68,22 @@ pub trait AnalysisBackend: Send {
         source: &str,
         embedding: &[f32],
         crop: &RgbImage,
-    ) -> Result<u64, CoreError>;
+    ) -> Result<u64, BackendError>;
     /// Renames a gallery entry.
     ///
     /// # Errors
     /// Unknown id, invalid name, I/O errors.
-    fn rename(&mut self, id: u64, name: &str) -> Result<(), CoreError>;
+    fn rename(&mut self, id: u64, name: &str) -> Result<(), BackendError>;
     /// Deletes a gallery entry.
     ///
     /// # Errors
     /// Unknown id, I/O errors.
-    fn delete(&mut self, id: u64) -> Result<(), CoreError>;
+    fn delete(&mut self, id: u64) -> Result<(), BackendError>;
     /// The gallery's entries with their thumbnails.
-    fn entries(&self) -> Vec<(Entry, Option<RgbImage>)>;
+    ///
+    /// # Errors
+    /// Server errors in connected mode.
+    fn entries(&self) -> Result<Vec<(Entry, Option<RgbImage>)>, BackendError>;
 }
 
 /// Everything on this machine: the pipeline and a gallery folder.
@@ -57,6 +99,12 @@ impl LocalBackend {
     pub fn new(pipeline: Pipeline, gallery: Gallery) -> Self {
         Self { pipeline, gallery }
     }
+
+    /// The pipeline (connected mode borrows its models folder and settings).
+    #[must_use]
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
 }
 
 fn load_thumb(path: &Path) -> Option<RgbImage> {
@@ -64,8 +112,8 @@ fn load_thumb(path: &Path) -> Option<RgbImage> {
 }
 
 impl AnalysisBackend for LocalBackend {
-    fn analyze(&mut self, bytes: &[u8]) -> Result<AnalyzedImage, CoreError> {
-        self.pipeline.analyze_bytes(bytes, Some(&self.gallery))
+    fn analyze(&mut self, bytes: &[u8]) -> Result<AnalyzedImage, BackendError> {
+        Ok(self.pipeline.analyze_bytes(bytes, Some(&self.gallery))?)
     }
 
     fn set_threshold(&mut self, threshold: f32) {
@@ -78,22 +126,26 @@ impl AnalysisBackend for LocalBackend {
         source: &str,
         embedding: &[f32],
         crop: &RgbImage,
-    ) -> Result<u64, CoreError> {
-        Ok(self.gallery.enrol(name, source, embedding, crop)?)
+    ) -> Result<u64, BackendError> {
+        Ok(self
+            .gallery
+            .enrol(name, source, embedding, crop)
+            .map_err(CoreError::from)?)
     }
 
-    fn rename(&mut self, id: u64, name: &str) -> Result<(), CoreError> {
-        Ok(self.gallery.rename(id, name)?)
+    fn rename(&mut self, id: u64, name: &str) -> Result<(), BackendError> {
+        Ok(self.gallery.rename(id, name).map_err(CoreError::from)?)
     }
 
-    fn delete(&mut self, id: u64) -> Result<(), CoreError> {
-        Ok(self.gallery.delete(id)?)
+    fn delete(&mut self, id: u64) -> Result<(), BackendError> {
+        Ok(self.gallery.delete(id).map_err(CoreError::from)?)
     }
 
-    fn entries(&self) -> Vec<(Entry, Option<RgbImage>)> {
-        self.gallery
+    fn entries(&self) -> Result<Vec<(Entry, Option<RgbImage>)>, BackendError> {
+        Ok(self
+            .gallery
             .entries()
             .map(|e| (e.clone(), load_thumb(&self.gallery.thumbnail_path(e.id))))
-            .collect()
+            .collect())
     }
 }

@@ -12,6 +12,8 @@ pub const EYE: Color32 = Color32::from_rgb(60, 255, 90);
 pub const LANDMARK: Color32 = Color32::from_rgb(255, 120, 40);
 /// Error banner background.
 pub const ERROR_BG: Color32 = Color32::from_rgb(120, 20, 20);
+/// Success text (connection checks).
+pub const OK: Color32 = Color32::from_rgb(40, 170, 70);
 /// Drop-target overlay.
 pub const DROP_OVERLAY: Color32 = Color32::from_rgba_premultiplied(0, 90, 160, 150);
 /// Face box stroke width in points.

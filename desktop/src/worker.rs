@@ -14,7 +14,8 @@ use facelens_core::provision::ProvisionEvent;
 use facelens_core::{Pipeline, PipelineConfig};
 use image::RgbImage;
 
-use crate::backend::{AnalysisBackend, LocalBackend};
+use crate::backend::{AnalysisBackend, BackendError, LocalBackend};
+use crate::remote::{ApiClient, RemoteBackend, ServerAddress};
 
 /// Where an image came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +50,13 @@ pub enum Job {
         source: Source,
         /// The bytes, when the UI already has them.
         bytes: Option<Vec<u8>>,
+        /// Analyse on this computer even in connected mode (the fallback).
+        force_local: bool,
     },
+    /// Switch to connected mode with this server (`Some`) or back to local mode (`None`).
+    SetConnection(Option<ServerAddress>),
+    /// Check a server without switching to it.
+    TestConnection(ServerAddress),
     /// Change the detection threshold.
     SetThreshold(f32),
     /// Enrol a face.
@@ -95,8 +102,16 @@ pub enum Event {
         id: u64,
         /// Where it came from.
         source: Source,
-        /// The decoded image (for display) and the analysis, or an error in words.
-        result: Result<Box<(RgbImage, Analysis, Vec<RgbImage>)>, String>,
+        /// The decoded image (for display) and the analysis, or why not.
+        result: Result<Box<(RgbImage, Analysis, Vec<RgbImage>)>, Failure>,
+    },
+    /// The outcome of switching modes or testing a server: a description of the server, or why
+    /// it cannot be used.
+    Connection {
+        /// Whether this was only a test (no mode change).
+        test: bool,
+        /// Description or error.
+        result: Result<String, String>,
     },
     /// The gallery changed.
     Gallery(Vec<GalleryItem>),
@@ -120,6 +135,77 @@ pub enum Event {
     },
     /// A gallery action failed.
     Error(String),
+}
+
+/// Why an analysis failed, and whether analysing locally instead could help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// In words.
+    pub message: String,
+    /// The server failed (not the image): offer "analyse on this computer".
+    pub local_fallback: bool,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            local_fallback: false,
+        }
+    }
+}
+
+impl From<BackendError> for Failure {
+    fn from(e: BackendError) -> Self {
+        Self {
+            local_fallback: e.local_fallback_helps(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The backends the worker owns: always the local one, plus a server in connected mode.
+struct Backends {
+    local: LocalBackend,
+    remote: Option<RemoteBackend>,
+}
+
+impl Backends {
+    fn active(&mut self) -> &mut dyn AnalysisBackend {
+        match &mut self.remote {
+            Some(r) => r,
+            None => &mut self.local,
+        }
+    }
+
+    fn connect(&mut self, address: Option<ServerAddress>) -> Result<String, String> {
+        let Some(address) = address else {
+            self.remote = None;
+            return Ok("local mode".into());
+        };
+        let p = self.local.pipeline();
+        let remote = RemoteBackend::new(p.store(), p.config.session, p.config.detector, address)
+            .map_err(|e| e.to_string())?;
+        let described = describe(remote.client());
+        self.remote = Some(remote);
+        described
+    }
+}
+
+fn describe(client: &ApiClient) -> Result<String, String> {
+    client
+        .version()
+        .map(|v| {
+            format!(
+                "{} {} (role {}, {}){}",
+                v.name,
+                v.version,
+                v.role,
+                v.provider,
+                if v.ready { "" } else { ", still loading" }
+            )
+        })
+        .map_err(|e| e.to_string())
 }
 
 /// Handle to the worker thread.
@@ -146,6 +232,7 @@ impl Worker {
     pub fn spawn(
         config: PipelineConfig,
         gallery_dir: PathBuf,
+        server: Option<ServerAddress>,
         wake: impl Fn() + Send + 'static,
     ) -> std::io::Result<Self> {
         let (jobs, job_rx) = mpsc::sync_channel::<Job>(64);
@@ -167,17 +254,27 @@ impl Worker {
                             .map(|g| (p, g))
                             .map_err(|e| format!("{e}"))
                     });
-                let mut backend: Box<dyn AnalysisBackend> = match loaded {
-                    Ok((p, g)) => Box::new(LocalBackend::new(p, g)),
+                let mut backends = match loaded {
+                    Ok((p, g)) => Backends {
+                        local: LocalBackend::new(p, g),
+                        remote: None,
+                    },
                     Err(e) => {
                         send(Event::LoadFailed(e));
                         return;
                     }
                 };
                 send(Event::Ready);
-                send(Event::Gallery(items(backend.as_ref())));
+                if server.is_some() {
+                    let result = backends.connect(server);
+                    send(Event::Connection {
+                        test: false,
+                        result,
+                    });
+                }
+                send_gallery(backends.active(), &send);
                 while let Ok(job) = job_rx.recv() {
-                    run_job(backend.as_mut(), job, &send);
+                    run_job(&mut backends, job, &send);
                 }
             })?;
         Ok(Self { jobs, events })
@@ -189,11 +286,18 @@ impl Worker {
     }
 }
 
-fn items(b: &dyn AnalysisBackend) -> Vec<GalleryItem> {
-    b.entries()
+fn items(b: &dyn AnalysisBackend) -> Result<Vec<GalleryItem>, BackendError> {
+    Ok(b.entries()?
         .into_iter()
         .map(|(entry, thumb)| GalleryItem { entry, thumb })
-        .collect()
+        .collect())
+}
+
+fn send_gallery(b: &dyn AnalysisBackend, send: &impl Fn(Event)) {
+    match items(b) {
+        Ok(i) => send(Event::Gallery(i)),
+        Err(e) => send(Event::Error(format!("could not list the gallery: {e}"))),
+    }
 }
 
 fn read_source(source: &Source) -> Result<Vec<u8>, String> {
@@ -206,37 +310,78 @@ fn read_source(source: &Source) -> Result<Vec<u8>, String> {
     }
 }
 
-fn run_job(backend: &mut dyn AnalysisBackend, job: Job, send: &impl Fn(Event)) {
+fn run_job(backends: &mut Backends, job: Job, send: &impl Fn(Event)) {
     match job {
-        Job::Analyze { id, source, bytes } => {
+        Job::Analyze {
+            id,
+            source,
+            bytes,
+            force_local,
+        } => {
+            let backend: &mut dyn AnalysisBackend = if force_local {
+                &mut backends.local
+            } else {
+                backends.active()
+            };
             let result = bytes
                 .map_or_else(|| read_source(&source), Ok)
+                .map_err(Failure::from)
                 .and_then(|b| {
-                    let r = backend.analyze(&b).map_err(|e| e.to_string())?;
-                    let img = r.image.ok_or("the backend returned no image")?;
+                    let r = backend.analyze(&b).map_err(Failure::from)?;
+                    let img = r
+                        .image
+                        .ok_or_else(|| Failure::from("the backend returned no image".to_owned()))?;
                     Ok(Box::new((img, r.analysis, r.aligned)))
                 });
             send(Event::Analyzed { id, source, result });
         }
-        Job::SetThreshold(t) => backend.set_threshold(t),
+        Job::SetThreshold(t) => {
+            backends.local.set_threshold(t);
+            if let Some(r) = &mut backends.remote {
+                r.set_threshold(t);
+            }
+        }
+        Job::SetConnection(address) => {
+            let result = backends.connect(address);
+            send(Event::Connection {
+                test: false,
+                result,
+            });
+            send_gallery(backends.active(), send);
+        }
+        Job::TestConnection(address) => {
+            let result = ApiClient::new(address)
+                .map_err(|e| e.to_string())
+                .and_then(|c| describe(&c));
+            send(Event::Connection { test: true, result });
+        }
         Job::Enrol {
             name,
             source,
             embedding,
             crop,
-        } => match backend.enrol(&name, &source, &embedding, &crop) {
-            Ok(_) => send(Event::Gallery(items(backend))),
-            Err(e) => send(Event::Error(format!("could not enrol: {e}"))),
-        },
-        Job::Rename(id, name) => match backend.rename(id, &name) {
-            Ok(()) => send(Event::Gallery(items(backend))),
-            Err(e) => send(Event::Error(format!("could not rename: {e}"))),
-        },
-        Job::Delete(id) => match backend.delete(id) {
-            Ok(()) => send(Event::Gallery(items(backend))),
-            Err(e) => send(Event::Error(format!("could not delete: {e}"))),
-        },
-        Job::ImportFolder(dir, cancel) => import_folder(backend, &dir, &cancel, send),
+        } => {
+            let backend = backends.active();
+            match backend.enrol(&name, &source, &embedding, &crop) {
+                Ok(_) => send_gallery(backend, send),
+                Err(e) => send(Event::Error(format!("could not enrol: {e}"))),
+            }
+        }
+        Job::Rename(id, name) => {
+            let backend = backends.active();
+            match backend.rename(id, &name) {
+                Ok(()) => send_gallery(backend, send),
+                Err(e) => send(Event::Error(format!("could not rename: {e}"))),
+            }
+        }
+        Job::Delete(id) => {
+            let backend = backends.active();
+            match backend.delete(id) {
+                Ok(()) => send_gallery(backend, send),
+                Err(e) => send(Event::Error(format!("could not delete: {e}"))),
+            }
+        }
+        Job::ImportFolder(dir, cancel) => import_folder(backends.active(), &dir, &cancel, send),
     }
 }
 
@@ -329,7 +474,7 @@ fn import_folder(
             eta_secs,
         });
     }
-    send(Event::Gallery(items(backend)));
+    send_gallery(backend, send);
     send(Event::ImportDone {
         enrolled,
         failures,

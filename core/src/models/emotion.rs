@@ -2,7 +2,7 @@
 
 use image::RgbImage;
 
-use super::CheckedSession;
+use super::{CheckedSession, rows};
 use crate::error::ModelError;
 use crate::preprocess::{Filter, resize};
 use crate::provision::ModelStore;
@@ -48,12 +48,29 @@ impl EmotionModel {
     /// # Errors
     /// [`ModelError::Ort`] if the run fails.
     pub fn classify(&mut self, aligned: &RgbImage) -> Result<Vec<f32>, ModelError> {
-        let small = resize(aligned, SIDE, SIDE, Filter::Area);
+        Ok(self.classify_batch(&[aligned])?.pop().unwrap_or_default())
+    }
+
+    /// Emotion probabilities of several aligned crops in one batch.
+    ///
+    /// # Errors
+    /// [`ModelError::Ort`] if the run fails.
+    pub fn classify_batch(&mut self, aligned: &[&RgbImage]) -> Result<Vec<Vec<f32>>, ModelError> {
+        if aligned.is_empty() {
+            return Ok(Vec::new());
+        }
         let s = SIDE as usize;
+        let mut input = Vec::with_capacity(aligned.len() * s * s);
+        for a in aligned {
+            input.extend(gray_input(&resize(a, SIDE, SIDE, Filter::Area)));
+        }
         let out = self
             .session
-            .run("input_1:0", &[1, s, s, 1], gray_input(&small))?;
-        Ok(out.into_iter().next().map(|o| o.data).unwrap_or_default())
+            .run("input_1:0", &[aligned.len(), s, s, 1], input)?;
+        Ok(out
+            .first()
+            .map(|o| rows(o, aligned.len()))
+            .unwrap_or_default())
     }
 }
 

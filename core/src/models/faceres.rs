@@ -3,7 +3,7 @@
 
 use image::RgbImage;
 
-use super::CheckedSession;
+use super::{CheckedSession, rows};
 use crate::api::BoxPx;
 use crate::error::ModelError;
 use crate::preprocess::{Filter, centred_square, crop_resize, to_nhwc};
@@ -66,24 +66,57 @@ impl FaceRes {
         })
     }
 
-    /// Runs on the face in `bbox` (original-image pixels).
+    /// Runs on the face in `bbox` (pixels of `img`).
     ///
     /// # Errors
     /// [`ModelError::Ort`] if the run fails.
     pub fn run(&mut self, img: &RgbImage, bbox: &BoxPx) -> Result<FaceResOutput, ModelError> {
-        let side = bbox.width().max(bbox.height()) * CROP_SCALE;
-        let rect = centred_square((bbox.x1 + bbox.x2) / 2.0, (bbox.y1 + bbox.y2) / 2.0, side);
-        let crop = crop_resize(img, rect, SIDE, Filter::Bilinear);
+        let mut out = self.run_batch(&[(img, bbox)])?;
+        out.pop().ok_or_else(|| ModelError::Ort {
+            model: "faceres".into(),
+            detail: "empty output".into(),
+        })
+    }
+
+    /// Runs on several faces in one batch (`bbox` in pixels of its image).
+    ///
+    /// # Errors
+    /// [`ModelError::Ort`] if the run fails.
+    pub fn run_batch(
+        &mut self,
+        faces: &[(&RgbImage, &BoxPx)],
+    ) -> Result<Vec<FaceResOutput>, ModelError> {
+        if faces.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut input = Vec::with_capacity(faces.len() * (SIDE * SIDE * 3) as usize);
+        for (img, bbox) in faces {
+            let side = bbox.width().max(bbox.height()) * CROP_SCALE;
+            let rect = centred_square((bbox.x1 + bbox.x2) / 2.0, (bbox.y1 + bbox.y2) / 2.0, side);
+            input.extend(to_nhwc(
+                &crop_resize(img, rect, SIDE, Filter::Bilinear),
+                1.0,
+                0.0,
+            ));
+        }
         let s = SIDE as usize;
         let out = self
             .session
-            .run("input_1:0", &[1, s, s, 3], to_nhwc(&crop, 1.0, 0.0))?;
-        let (age_mean_years, age_std_years) = distribution_stats(&out[2].data);
-        Ok(FaceResOutput {
-            male_probability: out[0].data.first().copied().unwrap_or(0.5),
-            age_mean_years,
-            age_std_years,
-        })
+            .run("input_1:0", &[faces.len(), s, s, 3], input)?;
+        let male = rows(&out[0], faces.len());
+        let ages = rows(&out[2], faces.len());
+        Ok(male
+            .iter()
+            .zip(&ages)
+            .map(|(m, a)| {
+                let (age_mean_years, age_std_years) = distribution_stats(a);
+                FaceResOutput {
+                    male_probability: m.first().copied().unwrap_or(0.5),
+                    age_mean_years,
+                    age_std_years,
+                }
+            })
+            .collect())
     }
 }
 

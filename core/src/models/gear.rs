@@ -2,7 +2,7 @@
 
 use image::RgbImage;
 
-use super::CheckedSession;
+use super::{CheckedSession, rows};
 use crate::api::BoxPx;
 use crate::error::ModelError;
 use crate::preprocess::{Filter, RectPx, centred_square, crop_resize, to_nhwc};
@@ -45,17 +45,38 @@ impl Gear {
         })
     }
 
-    /// Race probabilities (in [`RACE_LABELS`] order) of the face in `bbox`.
+    /// Race probabilities (in [`RACE_LABELS`] order) of the face in `bbox` (pixels of `img`).
     ///
     /// # Errors
     /// [`ModelError::Ort`] if the run fails.
     pub fn race(&mut self, img: &RgbImage, bbox: &BoxPx) -> Result<Vec<f32>, ModelError> {
-        let crop = crop_resize(img, gear_crop_rect(bbox), SIDE, Filter::Bilinear);
+        Ok(self.race_batch(&[(img, bbox)])?.pop().unwrap_or_default())
+    }
+
+    /// Race probabilities of several faces in one batch.
+    ///
+    /// # Errors
+    /// [`ModelError::Ort`] if the run fails.
+    pub fn race_batch(
+        &mut self,
+        faces: &[(&RgbImage, &BoxPx)],
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        if faces.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut input = Vec::with_capacity(faces.len() * (SIDE * SIDE * 3) as usize);
+        for (img, bbox) in faces {
+            let crop = crop_resize(img, gear_crop_rect(bbox), SIDE, Filter::Bilinear);
+            input.extend(to_nhwc(&crop, 1.0 / 255.0, 0.0));
+        }
         let s = SIDE as usize;
         let out = self
             .session
-            .run("input_1", &[1, s, s, 3], to_nhwc(&crop, 1.0 / 255.0, 0.0))?;
-        Ok(out.into_iter().next().map(|o| o.data).unwrap_or_default())
+            .run("input_1", &[faces.len(), s, s, 3], input)?;
+        Ok(out
+            .first()
+            .map(|o| rows(o, faces.len()))
+            .unwrap_or_default())
     }
 }
 

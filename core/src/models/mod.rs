@@ -42,6 +42,19 @@ pub struct Output {
     pub data: Vec<f32>,
 }
 
+/// Splits a batched output into `n` rows (fewer if the output is short).
+#[must_use]
+pub fn rows(output: &Output, n: usize) -> Vec<Vec<f32>> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let per = output.data.len() / n;
+    if per == 0 {
+        return Vec::new();
+    }
+    output.data.chunks_exact(per).map(<[f32]>::to_vec).collect()
+}
+
 fn dims_match(expected: &[i64], got: &[i64]) -> bool {
     expected.len() == got.len()
         && expected
@@ -199,6 +212,19 @@ pub fn verify(entry: &ModelEntry, path: &Path) -> Result<(), ModelError> {
 #[cfg(test)]
 mod tests {
     use super::dims_match;
+
+    #[test]
+    fn batched_outputs_split_into_rows() {
+        let o = super::Output {
+            shape: vec![3, 2],
+            data: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        };
+        assert_eq!(
+            super::rows(&o, 3),
+            vec![vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0]]
+        );
+        assert!(super::rows(&o, 0).is_empty());
+    }
 
     #[test]
     fn dynamic_dims_match_anything() {

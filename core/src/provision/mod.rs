@@ -101,6 +101,10 @@ pub struct FileStatus {
     pub licence: String,
 }
 
+/// Environment variable naming another ONNX Runtime library to load instead of the provisioned
+/// CPU build (e.g. the CUDA build from the `onnxruntime-gpu` wheel in the CUDA container image).
+pub const RUNTIME_LIB_ENV: &str = "FACELENS_ORT_LIB";
+
 /// The models folder and the manifest that describes it.
 #[derive(Debug, Clone)]
 pub struct ModelStore {
@@ -186,7 +190,10 @@ impl ModelStore {
     /// Path of the ONNX Runtime shared library (whether or not it exists).
     #[must_use]
     pub fn runtime_path(&self) -> PathBuf {
-        self.dir.join(&self.manifest.runtime.file)
+        match std::env::var_os(RUNTIME_LIB_ENV) {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => self.dir.join(&self.manifest.runtime.file),
+        }
     }
 
     /// Where a conversion source file (path inside its package) is kept after provisioning.

@@ -42,4 +42,10 @@ pub enum Command {
     SetThreshold(f32),
     /// Hide the error banner.
     DismissError,
+    /// Switch between local and connected mode (connected uses the settings' server).
+    SetMode(crate::app::Mode),
+    /// Check the settings' server without switching to it.
+    TestConnection,
+    /// Analyse the last image on this computer (after a server failure).
+    AnalyzeLocally,
 }

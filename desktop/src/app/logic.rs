@@ -7,7 +7,7 @@ use std::sync::mpsc;
 
 use egui::{ColorImage, Key, TextureOptions};
 
-use super::{Command, Current, FacelensApp, Import, Status};
+use super::{Command, Current, FacelensApp, Import, Mode, Status};
 use crate::fetch::is_http_url;
 use crate::worker::{Event, Job, Source};
 
@@ -65,8 +65,9 @@ impl FacelensApp {
                             self.pan = egui::Vec2::ZERO;
                             self.error = None;
                         }
-                        Err(e) => {
-                            self.error = Some(format!("{}: {e}", source.describe()));
+                        Err(f) => {
+                            self.error = Some(format!("{}: {}", source.describe(), f.message));
+                            self.offer_local = f.local_fallback;
                         }
                     }
                 }
@@ -97,7 +98,17 @@ impl FacelensApp {
                     self.import = None;
                     self.import_report = Some((enrolled, failures, cancelled));
                 }
-                Event::Error(e) => self.error = Some(e),
+                Event::Error(e) => {
+                    self.error = Some(e);
+                    self.offer_local = false;
+                }
+                Event::Connection { test, result } => {
+                    if let (false, Err(e)) = (test, &result) {
+                        self.error = Some(format!("connected mode: {e}"));
+                        self.offer_local = false;
+                    }
+                    self.connection = Some(result);
+                }
             }
         }
         for (slot, folder) in [(&mut self.dialog, false), (&mut self.folder_dialog, true)] {
@@ -180,6 +191,22 @@ impl FacelensApp {
         }
     }
 
+    fn analyze(&mut self, source: Source, bytes: Option<Vec<u8>>, force_local: bool) {
+        let id = self.next_request;
+        self.next_request += 1;
+        self.offer_local = false;
+        if self.worker.send(Job::Analyze {
+            id,
+            source: source.clone(),
+            bytes,
+            force_local,
+        }) {
+            self.pending = Some((id, source));
+        } else {
+            self.error = Some("the analysis worker is busy or stopped; try again".into());
+        }
+    }
+
     pub(super) fn run_commands(&mut self, ctx: &egui::Context) {
         for cmd in std::mem::take(&mut self.commands) {
             self.run(ctx, cmd);
@@ -189,17 +216,27 @@ impl FacelensApp {
     fn run(&mut self, ctx: &egui::Context, cmd: Command) {
         match cmd {
             Command::Open(source, bytes) => {
-                let id = self.next_request;
-                self.next_request += 1;
-                if self.worker.send(Job::Analyze {
-                    id,
-                    source: source.clone(),
-                    bytes,
-                }) {
-                    self.pending = Some((id, source));
-                } else {
+                self.last_request = Some((source.clone(), bytes.clone()));
+                self.analyze(source, bytes, false);
+            }
+            Command::AnalyzeLocally => {
+                if let Some((source, bytes)) = self.last_request.clone() {
+                    self.analyze(source, bytes, true);
+                }
+            }
+            Command::SetMode(mode) => {
+                self.settings.mode = mode;
+                self.connection = None;
+                let address = (mode == Mode::Connected).then(|| self.settings.server_address());
+                if !self.worker.send(Job::SetConnection(address)) {
                     self.error = Some("the analysis worker is busy or stopped; try again".into());
                 }
+            }
+            Command::TestConnection => {
+                self.connection = None;
+                let _ = self
+                    .worker
+                    .send(Job::TestConnection(self.settings.server_address()));
             }
             Command::OpenDialog => {
                 self.dialog = Some(spawn_dialog(false));
@@ -268,7 +305,10 @@ impl FacelensApp {
                 self.settings.threshold = t;
                 self.worker.send(Job::SetThreshold(t));
             }
-            Command::DismissError => self.error = None,
+            Command::DismissError => {
+                self.error = None;
+                self.offer_local = false;
+            }
         }
         ctx.request_repaint();
     }

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use commands::Command;
 
+use crate::remote::ServerAddress;
 use crate::worker::{GalleryItem, Source, Worker};
 
 /// Where analysis runs.
@@ -26,7 +27,7 @@ pub enum Mode {
     /// Everything on this machine.
     #[default]
     Local,
-    /// Embedding and matching on a `facelens-server` (arrives with the server).
+    /// Detection here; embedding, attributes and matching on a `facelens-server`.
     Connected,
 }
 
@@ -44,6 +45,10 @@ pub struct Settings {
     pub gallery_dir: String,
     /// Local or connected.
     pub mode: Mode,
+    /// Connected mode: the server's base URL.
+    pub server_url: String,
+    /// Connected mode: the bearer token (stored with the other settings, in plain text).
+    pub server_token: String,
 }
 
 impl Default for Settings {
@@ -54,6 +59,19 @@ impl Default for Settings {
             models_dir: String::new(),
             gallery_dir: String::new(),
             mode: Mode::Local,
+            server_url: "http://127.0.0.1:8750".into(),
+            server_token: String::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// The configured server.
+    #[must_use]
+    pub fn server_address(&self) -> ServerAddress {
+        ServerAddress {
+            url: self.server_url.clone(),
+            token: self.server_token.clone(),
         }
     }
 }
@@ -125,6 +143,12 @@ pub struct FacelensApp {
     gallery_textures: HashMap<u64, egui::TextureHandle>,
     /// The error banner.
     pub error: Option<String>,
+    /// The banner offers "analyse on this computer" for the last request (the server failed).
+    pub offer_local: bool,
+    /// The last analysis request (for the local fallback).
+    last_request: Option<(Source, Option<Vec<u8>>)>,
+    /// The last connection check or mode switch: a description of the server, or why not.
+    pub connection: Option<Result<String, String>>,
     /// Running import.
     pub import: Option<Import>,
     /// Last import's result.
@@ -192,8 +216,9 @@ impl FacelensApp {
         };
         config.detector.thresholds[2] = settings.threshold;
         let waker = ctx.clone();
+        let server = (settings.mode == Mode::Connected).then(|| settings.server_address());
         #[allow(clippy::expect_used)]
-        let worker = Worker::spawn(config, gallery_dir, move || waker.request_repaint())
+        let worker = Worker::spawn(config, gallery_dir, server, move || waker.request_repaint())
             .expect("the OS could not start the analysis thread");
         let mut app = Self {
             settings,
@@ -212,6 +237,9 @@ impl FacelensApp {
             gallery: Vec::new(),
             gallery_textures: HashMap::new(),
             error: None,
+            offer_local: false,
+            last_request: None,
+            connection: None,
             import: None,
             import_report: None,
             enrol_name: String::new(),

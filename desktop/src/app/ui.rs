@@ -18,6 +18,11 @@ impl FacelensApp {
                     .show(ui, |ui| {
                         ui.horizontal(|ui| {
                             ui.label(RichText::new(format!("Error: {err}")).color(Color32::WHITE));
+                            if self.offer_local
+                                && ui.button("Analyse on this computer instead").clicked()
+                            {
+                                self.push(Command::AnalyzeLocally);
+                            }
                             if ui.button("Dismiss").clicked() {
                                 self.push(Command::DismissError);
                             }
@@ -95,7 +100,7 @@ impl FacelensApp {
             (Status::Ready, Some(c)) => {
                 let t = &c.analysis.timings;
                 ui.label(format!(
-                    "{} — {}×{} px, {} face(s) | decode {:.0} ms · detect {:.0} · align {:.0} · embed {:.0} · analyse {:.0} · search {:.1} · total {:.0} ms (computed fresh)",
+                    "{} — {}×{} px, {} face(s) | decode {:.0} ms · detect {:.0} · align {:.0} · embed {:.0} · analyse {:.0} · search {:.1}{} · total {:.0} ms (computed fresh)",
                     c.source.describe(),
                     c.analysis.width_px,
                     c.analysis.height_px,
@@ -106,6 +111,11 @@ impl FacelensApp {
                     t.embed_ms,
                     t.analyze_ms,
                     t.search_ms,
+                    if t.network_ms > 0.0 {
+                        format!(" · network {:.0}", t.network_ms)
+                    } else {
+                        String::new()
+                    },
                     t.total_ms
                 ));
             }
@@ -367,14 +377,50 @@ impl FacelensApp {
                     ui.label("Models folder (applies on restart)");
                     ui.text_edit_singleline(&mut self.settings.models_dir);
                 });
-                ui.horizontal(|ui| {
-                    ui.label("Mode");
-                    ui.radio_value(&mut self.settings.mode, Mode::Local, "Offline");
-                    ui.add_enabled(false, egui::RadioButton::new(false, "Connected"))
-                        .on_disabled_hover_text("Connected mode arrives with facelens-server.");
-                });
+                self.connection_ui(ui);
             });
         self.show_settings = open;
+    }
+}
+
+impl FacelensApp {
+    fn connection_ui(&mut self, ui: &mut egui::Ui) {
+        ui.separator();
+        ui.horizontal(|ui| {
+            ui.label("Mode");
+            let mut mode = self.settings.mode;
+            ui.radio_value(&mut mode, Mode::Local, "Offline");
+            ui.radio_value(&mut mode, Mode::Connected, "Connected")
+                .on_hover_text("Faces are found here; only the face crops go to the server.");
+            if mode != self.settings.mode {
+                self.push(Command::SetMode(mode));
+            }
+        });
+        egui::Grid::new("server").num_columns(2).show(ui, |ui| {
+            ui.label("Server URL");
+            ui.text_edit_singleline(&mut self.settings.server_url);
+            ui.end_row();
+            ui.label("Token");
+            ui.add(egui::TextEdit::singleline(&mut self.settings.server_token).password(true));
+            ui.end_row();
+        });
+        ui.horizontal(|ui| {
+            if ui.button("Test connection").clicked() {
+                self.push(Command::TestConnection);
+            }
+            if self.settings.mode == Mode::Connected && ui.button("Reconnect").clicked() {
+                self.push(Command::SetMode(Mode::Connected));
+            }
+        });
+        match &self.connection {
+            Some(Ok(s)) => {
+                ui.label(RichText::new(format!("✔ {s}")).color(theme::OK));
+            }
+            Some(Err(e)) => {
+                ui.label(RichText::new(format!("✖ {e}")).color(theme::ERROR_BG));
+            }
+            None => {}
+        }
     }
 }
 

@@ -1,0 +1,343 @@
+//! The pipeline in three separately loadable stages, so that a server can run each one on its own
+//! machine and a connected desktop can run only the first:
+//!
+//! - [`Preprocessor`]: detection, 5-point alignment and cutting each face's [`FaceInput`];
+//! - [`IdentityStage`]: the 512-d embedding of each aligned crop;
+//! - [`AttributeStage`]: age, gender, race and emotion, batched over faces.
+//!
+//! A [`FaceInput`] is everything the per-face models need, so the stages after detection never see
+//! the whole photo. The local pipeline goes through the very same functions, which is why local
+//! and connected results agree.
+
+use std::time::Instant;
+
+use image::RgbImage;
+
+use crate::api::{Age, Attributes, BoxPx, Detection, Gender, LabelProb};
+use crate::error::{CoreError, ModelError};
+use crate::models::age::AgeModel;
+use crate::models::embedder::Embedder;
+use crate::models::emotion::{EMOTION_LABELS, EmotionModel};
+use crate::models::faceres::FaceRes;
+use crate::models::gear::{Gear, RACE_LABELS};
+use crate::models::mtcnn::{Mtcnn, MtcnnConfig};
+use crate::preprocess::{RectPx, align_face, centred_square, clip_to_image, crop_zero_padded};
+use crate::provision::ModelStore;
+use crate::runtime::SessionOptions;
+
+/// fr_age's measured spread within one person on the labelled photos (years), the floor of the
+/// reported age uncertainty.
+pub const AGE_MODEL_STD_YEARS: f32 = 4.5;
+
+/// Side of the face patch relative to the box's longer side. Every attribute crop (age 1.2×,
+/// FaceRes 1.4×, GEAR 1.4×) lies inside it.
+pub const PATCH_SCALE: f32 = 1.5;
+/// Extra pixels around the patch, so rounding never cuts an attribute crop.
+pub const PATCH_MARGIN_PX: f32 = 4.0;
+
+/// One face as the per-face models need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceInput {
+    /// The 112×112 ArcFace-aligned crop (embedding, emotion).
+    pub aligned: RgbImage,
+    /// The photo's pixels around the face at native resolution, clipped to the photo (age,
+    /// gender, race).
+    pub patch: RgbImage,
+    /// The detector box in patch pixels (may reach past the patch for faces cut by the frame).
+    pub bbox_in_patch: BoxPx,
+}
+
+/// The region of an `width`×`height` image cut into a face's patch.
+#[must_use]
+pub fn patch_rect(bbox: &BoxPx, width: u32, height: u32) -> Option<RectPx> {
+    let side = bbox.width().max(bbox.height()) * PATCH_SCALE + 2.0 * PATCH_MARGIN_PX;
+    let sq = centred_square((bbox.x1 + bbox.x2) / 2.0, (bbox.y1 + bbox.y2) / 2.0, side);
+    clip_to_image(sq, width, height)
+}
+
+impl FaceInput {
+    /// Cuts the aligned crop and the patch of one detection out of `img`; `None` when the face
+    /// cannot be aligned or lies outside the image.
+    #[must_use]
+    pub fn cut(img: &RgbImage, detection: &Detection) -> Option<Self> {
+        let pts = detection.landmarks.as_array().map(|p| (p.x, p.y));
+        let (aligned, _) = align_face(img, &pts)?;
+        let rect = patch_rect(&detection.bbox, img.width(), img.height())?;
+        #[allow(clippy::cast_precision_loss)]
+        let (ox, oy) = (rect.x as f32, rect.y as f32);
+        let b = detection.bbox;
+        Some(Self {
+            aligned,
+            patch: crop_zero_padded(img, rect),
+            bbox_in_patch: BoxPx {
+                x1: b.x1 - ox,
+                y1: b.y1 - oy,
+                x2: b.x2 - ox,
+                y2: b.y2 - oy,
+            },
+        })
+    }
+}
+
+/// What the first stage found in one image.
+#[derive(Debug, Clone)]
+pub struct Preprocessed {
+    /// Image width in pixels.
+    pub width_px: u32,
+    /// Image height in pixels.
+    pub height_px: u32,
+    /// Detections that could be aligned, largest first.
+    pub detections: Vec<Detection>,
+    /// One input per detection, same order.
+    pub faces: Vec<FaceInput>,
+    /// Why no face was found, when none was.
+    pub no_face_reason: Option<String>,
+    /// Detection time.
+    pub detect_ms: f64,
+    /// Alignment and patch cutting time.
+    pub align_ms: f64,
+}
+
+pub(crate) fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Stage 1: the MTCNN detector, alignment and patch cutting.
+#[derive(Debug)]
+pub struct Preprocessor {
+    mtcnn: Mtcnn,
+}
+
+impl Preprocessor {
+    /// Loads the three MTCNN nets.
+    ///
+    /// # Errors
+    /// As [`crate::models::CheckedSession::load`].
+    pub fn load(store: &ModelStore, opts: SessionOptions) -> Result<Self, ModelError> {
+        Ok(Self {
+            mtcnn: Mtcnn::load(store, opts)?,
+        })
+    }
+
+    /// Detects, aligns and cuts every face of `img`.
+    ///
+    /// # Errors
+    /// Model failures.
+    pub fn run(&mut self, img: &RgbImage, config: &MtcnnConfig) -> Result<Preprocessed, CoreError> {
+        let start = Instant::now();
+        let detected = self.mtcnn.detect(img, config)?;
+        let detect_ms = ms(start);
+        let start = Instant::now();
+        let mut detections = Vec::new();
+        let mut faces = Vec::new();
+        for d in detected.faces {
+            if let Some(f) = FaceInput::cut(img, &d) {
+                detections.push(d);
+                faces.push(f);
+            }
+        }
+        Ok(Preprocessed {
+            width_px: img.width(),
+            height_px: img.height(),
+            no_face_reason: if detections.is_empty() {
+                detected.no_face_reason
+            } else {
+                None
+            },
+            detections,
+            faces,
+            detect_ms,
+            align_ms: ms(start),
+        })
+    }
+}
+
+/// Stage 2: identity embeddings.
+#[derive(Debug)]
+pub struct IdentityStage {
+    embedder: Embedder,
+}
+
+impl IdentityStage {
+    /// Loads the embedder.
+    ///
+    /// # Errors
+    /// As [`crate::models::CheckedSession::load`].
+    pub fn load(store: &ModelStore, opts: SessionOptions) -> Result<Self, ModelError> {
+        Ok(Self {
+            embedder: Embedder::load(store, opts)?,
+        })
+    }
+
+    /// L2-normalised embeddings of 112×112 aligned crops (the model takes one crop per run).
+    ///
+    /// # Errors
+    /// Model failures; [`CoreError::InvalidRequest`] for a crop of the wrong size.
+    pub fn embed(&mut self, aligned: &[&RgbImage]) -> Result<Vec<Vec<f32>>, CoreError> {
+        aligned
+            .iter()
+            .map(|a| {
+                check_aligned(a)?;
+                Ok(self.embedder.embed(a)?)
+            })
+            .collect()
+    }
+}
+
+fn check_aligned(a: &RgbImage) -> Result<(), CoreError> {
+    let side = crate::preprocess::ALIGNED_SIDE_PX;
+    if a.dimensions() == (side, side) {
+        Ok(())
+    } else {
+        Err(CoreError::InvalidRequest(format!(
+            "aligned crops must be {side}x{side} pixels, got {}x{}",
+            a.width(),
+            a.height()
+        )))
+    }
+}
+
+/// Stage 3: the attribute models.
+#[derive(Debug)]
+pub struct AttributeStage {
+    age: AgeModel,
+    faceres: FaceRes,
+    gear: Gear,
+    emotion: EmotionModel,
+}
+
+fn labelled(labels: &[&str], probs: &[f32]) -> Vec<LabelProb> {
+    labels
+        .iter()
+        .zip(probs)
+        .map(|(l, &p)| LabelProb {
+            label: (*l).to_owned(),
+            probability: p,
+        })
+        .collect()
+}
+
+impl AttributeStage {
+    /// Loads age, FaceRes-deep, GEAR and emotion.
+    ///
+    /// # Errors
+    /// As [`crate::models::CheckedSession::load`].
+    pub fn load(store: &ModelStore, opts: SessionOptions) -> Result<Self, ModelError> {
+        Ok(Self {
+            age: AgeModel::load(store, opts)?,
+            faceres: FaceRes::load(store, opts)?,
+            gear: Gear::load(store, opts)?,
+            emotion: EmotionModel::load(store, opts)?,
+        })
+    }
+
+    /// Attributes of each face. FaceRes, GEAR and emotion run once for the whole batch; the age
+    /// model takes one face per run.
+    ///
+    /// # Errors
+    /// Model failures; [`CoreError::InvalidRequest`] for a malformed input.
+    pub fn analyze(&mut self, faces: &[&FaceInput]) -> Result<Vec<Attributes>, CoreError> {
+        for f in faces {
+            check_aligned(&f.aligned)?;
+            if f.patch.width() == 0 || f.patch.height() == 0 {
+                return Err(CoreError::InvalidRequest("empty face patch".into()));
+            }
+        }
+        let boxed: Vec<(&RgbImage, &BoxPx)> =
+            faces.iter().map(|f| (&f.patch, &f.bbox_in_patch)).collect();
+        let fr = self.faceres.run_batch(&boxed)?;
+        let race = self.gear.race_batch(&boxed)?;
+        let aligned: Vec<&RgbImage> = faces.iter().map(|f| &f.aligned).collect();
+        let emotion = self.emotion.classify_batch(&aligned)?;
+        if fr.len() != faces.len() || race.len() != faces.len() || emotion.len() != faces.len() {
+            return Err(ModelError::Ort {
+                model: "attributes".into(),
+                detail: "a batched model returned the wrong number of rows".into(),
+            }
+            .into());
+        }
+        let mut out = Vec::with_capacity(faces.len());
+        for (i, (img, bbox)) in boxed.iter().enumerate() {
+            let years = self.age.estimate(img, bbox)?;
+            let male = fr[i].male_probability.clamp(0.0, 1.0);
+            out.push(Attributes {
+                age: Age {
+                    years: years.max(0.0),
+                    std_years: fr[i].age_std_years.hypot(AGE_MODEL_STD_YEARS),
+                },
+                gender: Gender {
+                    male_probability: male,
+                    label: if male > 0.5 { "male" } else { "female" }.to_owned(),
+                },
+                race: labelled(&RACE_LABELS, &race[i]),
+                emotion: labelled(&EMOTION_LABELS, &emotion[i]),
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Landmarks, PointPx};
+
+    fn det(x1: f32, y1: f32, x2: f32, y2: f32) -> Detection {
+        let p = |x: f32, y: f32| PointPx { x, y };
+        let (w, h) = (x2 - x1, y2 - y1);
+        Detection {
+            bbox: BoxPx { x1, y1, x2, y2 },
+            score: 0.99,
+            landmarks: Landmarks {
+                eye_left: p(x1 + 0.3 * w, y1 + 0.4 * h),
+                eye_right: p(x1 + 0.7 * w, y1 + 0.4 * h),
+                nose: p(x1 + 0.5 * w, y1 + 0.6 * h),
+                mouth_left: p(x1 + 0.35 * w, y1 + 0.8 * h),
+                mouth_right: p(x1 + 0.65 * w, y1 + 0.8 * h),
+            },
+        }
+    }
+
+    #[test]
+    fn patch_covers_every_attribute_crop_and_is_clipped() {
+        let b = BoxPx {
+            x1: 100.0,
+            y1: 100.0,
+            x2: 200.0,
+            y2: 220.0,
+        };
+        let r = patch_rect(&b, 1000, 1000).expect("inside");
+        // 1.5 × 120 + 8 = 188 px, centred on (150, 160).
+        assert_eq!((r.w, r.h), (188, 188));
+        let gear = crate::models::gear::gear_crop_rect(&b);
+        assert!(gear.x >= r.x && gear.x + gear.w <= r.x + r.w && gear.y >= r.y);
+        // Near the top-left corner the patch is clipped to the image.
+        let corner = BoxPx {
+            x1: -20.0,
+            y1: -10.0,
+            x2: 60.0,
+            y2: 90.0,
+        };
+        let r = patch_rect(&corner, 1000, 1000).expect("partly inside");
+        assert_eq!((r.x, r.y), (0, 0));
+    }
+
+    #[test]
+    fn face_input_box_is_in_patch_pixels() {
+        let img = RgbImage::from_fn(400, 300, |x, y| {
+            #[allow(clippy::cast_possible_truncation)]
+            image::Rgb([x as u8, y as u8, 7])
+        });
+        let d = det(150.0, 100.0, 230.0, 200.0);
+        let f = FaceInput::cut(&img, &d).expect("cut");
+        assert_eq!(f.aligned.dimensions(), (112, 112));
+        let r = patch_rect(&d.bbox, 400, 300).expect("inside");
+        #[allow(clippy::cast_precision_loss)]
+        let shift = d.bbox.x1 - r.x as f32;
+        assert!((f.bbox_in_patch.x1 - shift).abs() < 1e-4);
+        // The patch holds the photo's pixels at the same place.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let (px, py) = (r.x as u32 + 10, r.y as u32 + 5);
+        assert_eq!(f.patch.get_pixel(10, 5), img.get_pixel(px, py));
+    }
+}

@@ -1,0 +1,370 @@
+//! The `/v1` wire format between facelens clients (the connected desktop, other roles) and
+//! `facelens-server`: request and response bodies. The server's OpenAPI document is generated from
+//! these types, and the desktop (de)serialises the same types, so the two cannot drift.
+//!
+//! Images travel inside JSON as standard base64 of an encoded image; face crops are PNG (lossless,
+//! so the server sees exactly the pixels the client cut).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::api::{Analysis, Attributes, BoxPx, Detection, Match};
+use crate::error::CoreError;
+use crate::gallery::Entry;
+use crate::image_io::{self, DecodeLimits};
+use crate::stages::{FaceInput, Preprocessed};
+
+/// One face, cut by the client: what `/v1/faces`, `/v1/embed` and `/v1/attributes` take.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FaceCrop {
+    /// Base64 PNG of the 112×112 ArcFace-aligned crop.
+    pub aligned_png: String,
+    /// Base64 PNG of the photo around the face at native resolution (see `stages::patch_rect`).
+    pub patch_png: String,
+    /// The detector box in patch pixels.
+    pub bbox_in_patch: BoxPx,
+}
+
+/// Base64 of an image encoded as PNG (fast compression).
+///
+/// # Errors
+/// [`CoreError::InvalidRequest`] if encoding fails.
+pub fn png_base64(img: &RgbImage) -> Result<String, CoreError> {
+    let mut buf = Vec::with_capacity(img.as_raw().len() / 2);
+    let encoder = image::codecs::png::PngEncoder::new_with_quality(
+        &mut buf,
+        image::codecs::png::CompressionType::Fast,
+        image::codecs::png::FilterType::Adaptive,
+    );
+    img.write_with_encoder(encoder)
+        .map_err(|e| CoreError::InvalidRequest(format!("PNG encoding: {e}")))?;
+    Ok(STANDARD.encode(buf))
+}
+
+/// Decodes a base64 image (any supported format) within `limits`.
+///
+/// # Errors
+/// [`CoreError::InvalidRequest`] for bad base64, [`CoreError::Image`] for a bad image.
+pub fn image_from_base64(b64: &str, limits: DecodeLimits) -> Result<RgbImage, CoreError> {
+    let bytes = STANDARD
+        .decode(b64.trim())
+        .map_err(|e| CoreError::InvalidRequest(format!("base64: {e}")))?;
+    Ok(image_io::decode(&bytes, limits)?)
+}
+
+impl FaceCrop {
+    /// Encodes a face for the wire.
+    ///
+    /// # Errors
+    /// As [`png_base64`].
+    pub fn encode(face: &FaceInput) -> Result<Self, CoreError> {
+        Ok(Self {
+            aligned_png: png_base64(&face.aligned)?,
+            patch_png: png_base64(&face.patch)?,
+            bbox_in_patch: face.bbox_in_patch,
+        })
+    }
+
+    /// Decodes a face from the wire.
+    ///
+    /// # Errors
+    /// As [`image_from_base64`].
+    pub fn decode(&self, limits: DecodeLimits) -> Result<FaceInput, CoreError> {
+        Ok(FaceInput {
+            aligned: image_from_base64(&self.aligned_png, limits)?,
+            patch: image_from_base64(&self.patch_png, limits)?,
+            bbox_in_patch: self.bbox_in_patch,
+        })
+    }
+}
+
+fn default_top_k() -> usize {
+    5
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `POST /v1/faces`: embed, analyse and match faces the client detected and aligned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FacesRequest {
+    /// The faces.
+    pub faces: Vec<FaceCrop>,
+    /// Gallery matches per face.
+    #[serde(default = "default_top_k")]
+    pub top_k: usize,
+    /// Search the server's gallery.
+    #[serde(default = "yes")]
+    pub search: bool,
+}
+
+/// What the server computed for one face.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FaceResult {
+    /// L2-normalised 512-d embedding.
+    pub embedding: Vec<f32>,
+    /// Attribute estimates.
+    pub attributes: Attributes,
+    /// Best gallery matches, best first.
+    pub matches: Vec<Match>,
+}
+
+/// Server-side milliseconds per stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServerTimings {
+    /// Embedding, including queueing and batching.
+    pub embed_ms: f64,
+    /// Attributes, including queueing and batching.
+    pub analyze_ms: f64,
+    /// Gallery search.
+    pub search_ms: f64,
+    /// The whole request on the server.
+    pub total_ms: f64,
+}
+
+/// Response of `POST /v1/faces`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FacesResponse {
+    /// One result per requested face, same order.
+    pub faces: Vec<FaceResult>,
+    /// Where the time went.
+    pub timings: ServerTimings,
+}
+
+/// `POST /v1/embed` (the embed role): embeddings of aligned crops.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EmbedRequest {
+    /// Base64 PNGs of 112×112 aligned crops.
+    pub aligned_png: Vec<String>,
+}
+
+/// Response of `POST /v1/embed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EmbedResponse {
+    /// One L2-normalised embedding per crop.
+    pub embeddings: Vec<Vec<f32>>,
+}
+
+/// `POST /v1/attributes` (the analyze role): attributes of faces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AttributesRequest {
+    /// The faces.
+    pub faces: Vec<FaceCrop>,
+}
+
+/// Response of `POST /v1/attributes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AttributesResponse {
+    /// One estimate per face.
+    pub attributes: Vec<Attributes>,
+}
+
+/// Response of `POST /v1/preprocess` (the preprocess role): detections and cut faces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PreprocessResponse {
+    /// Image width after EXIF orientation.
+    pub width_px: u32,
+    /// Image height after EXIF orientation.
+    pub height_px: u32,
+    /// Faces found, largest first.
+    pub detections: Vec<Detection>,
+    /// One crop per detection.
+    pub faces: Vec<FaceCrop>,
+    /// Why no face was found, when none was.
+    pub no_face_reason: Option<String>,
+    /// Decode time.
+    pub decode_ms: f64,
+    /// Detection time.
+    pub detect_ms: f64,
+    /// Alignment time.
+    pub align_ms: f64,
+}
+
+impl PreprocessResponse {
+    /// Encodes a stage-1 result.
+    ///
+    /// # Errors
+    /// As [`png_base64`].
+    pub fn encode(pre: &Preprocessed, decode_ms: f64) -> Result<Self, CoreError> {
+        Ok(Self {
+            width_px: pre.width_px,
+            height_px: pre.height_px,
+            detections: pre.detections.clone(),
+            faces: pre
+                .faces
+                .iter()
+                .map(FaceCrop::encode)
+                .collect::<Result<_, _>>()?,
+            no_face_reason: pre.no_face_reason.clone(),
+            decode_ms,
+            detect_ms: pre.detect_ms,
+            align_ms: pre.align_ms,
+        })
+    }
+
+    /// Decodes into a stage-1 result.
+    ///
+    /// # Errors
+    /// As [`FaceCrop::decode`]; [`CoreError::InvalidRequest`] when the lists disagree.
+    pub fn decode(&self, limits: DecodeLimits) -> Result<Preprocessed, CoreError> {
+        if self.faces.len() != self.detections.len() {
+            return Err(CoreError::InvalidRequest(
+                "preprocess response: faces and detections differ in number".into(),
+            ));
+        }
+        Ok(Preprocessed {
+            width_px: self.width_px,
+            height_px: self.height_px,
+            detections: self.detections.clone(),
+            faces: self
+                .faces
+                .iter()
+                .map(|f| f.decode(limits))
+                .collect::<Result<_, _>>()?,
+            no_face_reason: self.no_face_reason.clone(),
+            detect_ms: self.detect_ms,
+            align_ms: self.align_ms,
+        })
+    }
+}
+
+/// `POST /v1/search`: the gallery's best matches for an embedding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SearchRequest {
+    /// A 512-d embedding (normalised by the server).
+    pub embedding: Vec<f32>,
+    /// How many people.
+    #[serde(default = "default_top_k")]
+    pub k: usize,
+}
+
+/// Matches, best first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SearchResponse {
+    /// Best first.
+    pub matches: Vec<Match>,
+}
+
+/// `POST /v1/gallery`: enrol a face.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EnrolRequest {
+    /// Person's name.
+    pub name: String,
+    /// Where the face came from (free text).
+    #[serde(default)]
+    pub source: String,
+    /// Its 512-d embedding.
+    pub embedding: Vec<f32>,
+    /// Base64 PNG thumbnail (the aligned crop).
+    pub thumbnail_png: String,
+}
+
+/// `PATCH /v1/gallery/{id}`: rename.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RenameRequest {
+    /// New name.
+    pub name: String,
+}
+
+/// `GET /v1/gallery`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct GalleryList {
+    /// Entries, by id.
+    pub entries: Vec<Entry>,
+}
+
+/// `POST /v1/verify`: are two photos the same person (the largest face of each)?
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VerifyRequest {
+    /// Base64 of the first encoded image.
+    pub image_a: String,
+    /// Base64 of the second encoded image.
+    pub image_b: String,
+}
+
+/// Response of `POST /v1/verify`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VerifyResponse {
+    /// Cosine similarity of the two embeddings.
+    pub cosine: f32,
+    /// Calibrated probability of the same person.
+    pub score: f32,
+    /// Whether `cosine` reaches the same-person threshold.
+    pub same_person: bool,
+    /// The threshold used.
+    pub threshold: f32,
+    /// The face used in image A.
+    pub face_a: Detection,
+    /// The face used in image B.
+    pub face_b: Detection,
+}
+
+/// `GET /v1/version`: what is running.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VersionInfo {
+    /// "facelens-server".
+    pub name: String,
+    /// Crate version.
+    pub version: String,
+    /// [`crate::api::SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The server's role.
+    pub role: String,
+    /// Execution provider ("cpu", "cuda", …).
+    pub provider: String,
+    /// Whether models and gallery are loaded.
+    pub ready: bool,
+}
+
+/// Every error response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code (e.g. `image_too_large`, `overloaded`).
+    pub code: String,
+    /// What went wrong, in words.
+    pub message: String,
+}
+
+/// Response of `POST /v1/analyze`: the same [`Analysis`] the local pipeline returns.
+pub type AnalyzeResponse = Analysis;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn face_crop_round_trips_losslessly() {
+        let img = RgbImage::from_fn(112, 112, |x, y| {
+            #[allow(clippy::cast_possible_truncation)]
+            image::Rgb([(x * 2) as u8, (y * 2) as u8, (x ^ y) as u8])
+        });
+        let patch = RgbImage::from_fn(40, 30, |x, y| {
+            #[allow(clippy::cast_possible_truncation)]
+            image::Rgb([x as u8, y as u8, 9])
+        });
+        let face = FaceInput {
+            aligned: img,
+            patch,
+            bbox_in_patch: BoxPx {
+                x1: 1.5,
+                y1: 2.0,
+                x2: 30.25,
+                y2: 28.0,
+            },
+        };
+        let wire = FaceCrop::encode(&face).expect("encode");
+        let json = serde_json::to_string(&wire).expect("json");
+        let back: FaceCrop = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back.decode(DecodeLimits::default()).expect("decode"), face);
+    }
+
+    #[test]
+    fn bad_base64_is_an_invalid_request() {
+        let e = image_from_base64("not base64!!", DecodeLimits::default());
+        assert!(matches!(e, Err(CoreError::InvalidRequest(_))));
+    }
+}

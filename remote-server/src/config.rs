@@ -1,0 +1,414 @@
+//! Layered configuration: built-in defaults, then a TOML file, then `FACELENS_*` environment
+//! variables (one per field, upper-cased), validated before anything starts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use facelens_core::runtime::ExecutionTarget;
+use serde::{Deserialize, Serialize};
+
+/// What one server process does. Roles talk to each other over the same `/v1` API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Every stage and the gallery in one process.
+    #[default]
+    All,
+    /// The public entry point: gallery and composition; stages run on other roles.
+    Gateway,
+    /// Decoding, detection, alignment (`/v1/preprocess`).
+    Preprocess,
+    /// Identity embeddings (`/v1/embed`).
+    Embed,
+    /// Age, gender, race, emotion (`/v1/attributes`).
+    Analyze,
+}
+
+impl Role {
+    /// The lowercase name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Gateway => "gateway",
+            Self::Preprocess => "preprocess",
+            Self::Embed => "embed",
+            Self::Analyze => "analyze",
+        }
+    }
+    /// Whether this role runs the preprocess stage itself.
+    #[must_use]
+    pub fn runs_preprocess(self) -> bool {
+        matches!(self, Self::All | Self::Preprocess)
+    }
+    /// Whether this role runs the embed stage itself.
+    #[must_use]
+    pub fn runs_embed(self) -> bool {
+        matches!(self, Self::All | Self::Embed)
+    }
+    /// Whether this role runs the attribute stage itself.
+    #[must_use]
+    pub fn runs_analyze(self) -> bool {
+        matches!(self, Self::All | Self::Analyze)
+    }
+    /// Whether this role holds the gallery.
+    #[must_use]
+    pub fn holds_gallery(self) -> bool {
+        matches!(self, Self::All | Self::Gateway)
+    }
+}
+
+/// Everything the server can be told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// This process's role.
+    pub role: Role,
+    /// Accepted bearer tokens. Empty = no authentication (loopback only, unless allowed below).
+    pub tokens: Vec<String>,
+    /// Allow listening beyond loopback without tokens (behind an authenticating proxy).
+    pub allow_unauthenticated: bool,
+    /// PEM certificate chain; with `tls_key`, serve HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key: Option<PathBuf>,
+    /// Models folder (default: `$FACELENS_MODELS_DIR` or the user cache dir).
+    pub models_dir: Option<PathBuf>,
+    /// Gallery folder (default: `$FACELENS_GALLERY_DIR` or the user data dir).
+    pub gallery_dir: Option<PathBuf>,
+    /// Execution provider: "cpu" or "cuda". A GPU provider that fails stops the server.
+    pub provider: ExecutionTarget,
+    /// ONNX Runtime intra-op threads per model (0 = min(cores, 4)).
+    pub threads: usize,
+    /// Largest request body, MiB.
+    pub max_body_mib: usize,
+    /// Largest decoded image, pixels.
+    pub max_pixels: u64,
+    /// Most faces in one request.
+    pub max_faces: usize,
+    /// Requests being served at once; more are answered 503 with Retry-After.
+    pub max_inflight: usize,
+    /// Jobs waiting in front of each stage; more are answered 503.
+    pub queue_depth: usize,
+    /// Most faces a stage runs in one batch.
+    pub batch_max: usize,
+    /// How long a stage waits to fill a batch, ms.
+    pub batch_wait_ms: u64,
+    /// Per-request deadline, ms (504 after it).
+    pub timeout_ms: u64,
+    /// Base URL of the preprocess role (when this role does not run it).
+    pub preprocess_url: Option<String>,
+    /// Base URL of the embed role.
+    pub embed_url: Option<String>,
+    /// Base URL of the analyze role.
+    pub analyze_url: Option<String>,
+    /// Token this server sends to the other roles.
+    pub upstream_token: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8750".into(),
+            role: Role::All,
+            tokens: Vec::new(),
+            allow_unauthenticated: false,
+            tls_cert: None,
+            tls_key: None,
+            models_dir: None,
+            gallery_dir: None,
+            provider: ExecutionTarget::Cpu,
+            threads: 0,
+            max_body_mib: 32,
+            max_pixels: 60_000_000,
+            max_faces: 64,
+            max_inflight: 16,
+            queue_depth: 64,
+            batch_max: 16,
+            batch_wait_ms: 3,
+            timeout_ms: 30_000,
+            preprocess_url: None,
+            embed_url: None,
+            analyze_url: None,
+            upstream_token: None,
+        }
+    }
+}
+
+/// Fields that can come from the environment, and how their text is read.
+const ENV_FIELDS: [(&str, Kind); 22] = [
+    ("listen", Kind::Text),
+    ("role", Kind::Text),
+    ("tokens", Kind::List),
+    ("allow_unauthenticated", Kind::Bool),
+    ("tls_cert", Kind::Text),
+    ("tls_key", Kind::Text),
+    ("models_dir", Kind::Text),
+    ("gallery_dir", Kind::Text),
+    ("provider", Kind::Text),
+    ("threads", Kind::Int),
+    ("max_body_mib", Kind::Int),
+    ("max_pixels", Kind::Int),
+    ("max_faces", Kind::Int),
+    ("max_inflight", Kind::Int),
+    ("queue_depth", Kind::Int),
+    ("batch_max", Kind::Int),
+    ("batch_wait_ms", Kind::Int),
+    ("timeout_ms", Kind::Int),
+    ("preprocess_url", Kind::Text),
+    ("embed_url", Kind::Text),
+    ("analyze_url", Kind::Text),
+    ("upstream_token", Kind::Text),
+];
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Text,
+    Int,
+    Bool,
+    List,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file or an environment variable does not parse.
+    #[error("invalid configuration ({origin}): {detail}")]
+    Parse {
+        /// Which layer.
+        origin: String,
+        /// Why.
+        detail: String,
+    },
+    /// The values do not make sense together.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+fn parse_env(key: &str, kind: Kind, value: &str) -> Result<toml::Value, ConfigError> {
+    let bad = |what: &str| ConfigError::Parse {
+        origin: format!("FACELENS_{}", key.to_ascii_uppercase()),
+        detail: format!("expected {what}, got `{value}`"),
+    };
+    Ok(match kind {
+        Kind::Text => toml::Value::String(value.to_owned()),
+        Kind::Int => toml::Value::Integer(value.trim().parse().map_err(|_| bad("an integer"))?),
+        Kind::Bool => match value.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" => toml::Value::Boolean(true),
+            "0" | "false" | "no" | "" => toml::Value::Boolean(false),
+            _ => return Err(bad("true or false")),
+        },
+        Kind::List => toml::Value::Array(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_owned()))
+                .collect(),
+        ),
+    })
+}
+
+impl Config {
+    /// Defaults, then `file` (if any), then the `FACELENS_*` variables in `env`; validated.
+    ///
+    /// # Errors
+    /// Unreadable file, unknown keys, wrong types, or values that fail [`Config::validate`].
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = toml::Table::try_from(Self::default()).map_err(|e| ConfigError::Parse {
+            origin: "defaults".into(),
+            detail: e.to_string(),
+        })?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let from_file: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::Parse {
+                        origin: path.display().to_string(),
+                        detail: e.to_string(),
+                    })?;
+            table.extend(from_file);
+        }
+        for (k, v) in env {
+            let Some(field) = k.strip_prefix("FACELENS_").map(str::to_ascii_lowercase) else {
+                continue;
+            };
+            if let Some((name, kind)) = ENV_FIELDS.iter().find(|(n, _)| *n == field) {
+                table.insert((*name).to_owned(), parse_env(name, *kind, &v)?);
+            }
+        }
+        let config: Self = table
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                origin: "merged".into(),
+                detail: e.to_string(),
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The listen address.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] when it does not parse.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen
+            .parse()
+            .map_err(|e| ConfigError::Invalid(format!("listen = `{}`: {e}", self.listen)))
+    }
+
+    /// Checks values that only make sense together.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the problem.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |s: String| Err(ConfigError::Invalid(s));
+        let addr = self.listen_addr()?;
+        if self.tokens.is_empty() && !addr.ip().is_loopback() && !self.allow_unauthenticated {
+            return invalid(format!(
+                "no tokens configured, so the server listens on loopback only (listen = {addr}); \
+                 set FACELENS_TOKENS, or FACELENS_ALLOW_UNAUTHENTICATED=true behind an \
+                 authenticating proxy"
+            ));
+        }
+        if self.tokens.iter().any(|t| t.len() < 16) {
+            return invalid("every token must be at least 16 characters".into());
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(c), Some(k)) => {
+                for p in [c, k] {
+                    if !p.is_file() {
+                        return invalid(format!("TLS file not found: {}", p.display()));
+                    }
+                }
+            }
+            (None, None) => {}
+            (Some(_), None) | (None, Some(_)) => {
+                return invalid("tls_cert and tls_key go together".into());
+            }
+        }
+        for (name, v) in [
+            ("max_body_mib", self.max_body_mib),
+            ("max_faces", self.max_faces),
+            ("max_inflight", self.max_inflight),
+            ("queue_depth", self.queue_depth),
+            ("batch_max", self.batch_max),
+        ] {
+            if v == 0 {
+                return invalid(format!("{name} must be at least 1"));
+            }
+        }
+        if self.max_pixels < 144 || self.timeout_ms == 0 {
+            return invalid("max_pixels and timeout_ms must be positive".into());
+        }
+        if self.role == Role::Gateway {
+            for (name, url) in [
+                ("preprocess_url", &self.preprocess_url),
+                ("embed_url", &self.embed_url),
+                ("analyze_url", &self.analyze_url),
+            ] {
+                if url.is_none() {
+                    return invalid(format!("role gateway needs {name}"));
+                }
+            }
+        }
+        for url in [&self.preprocess_url, &self.embed_url, &self.analyze_url]
+            .into_iter()
+            .flatten()
+        {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return invalid(format!("upstream URL must start with http(s)://: {url}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("server.toml");
+        std::fs::write(&file, "batch_max = 8\nmax_inflight = 4\nrole = \"embed\"\n")
+            .expect("write");
+        let c = Config::load(
+            Some(&file),
+            env(&[("FACELENS_MAX_INFLIGHT", "2"), ("HOME", "/x")]),
+        )
+        .expect("valid");
+        assert_eq!(c.batch_max, 8, "file over default");
+        assert_eq!(c.max_inflight, 2, "env over file");
+        assert_eq!(c.role, Role::Embed);
+        assert_eq!(c.queue_depth, Config::default().queue_depth);
+    }
+
+    #[test]
+    fn public_listen_without_tokens_is_refused() {
+        let e = Config::load(None, env(&[("FACELENS_LISTEN", "0.0.0.0:8750")]));
+        assert!(matches!(e, Err(ConfigError::Invalid(m)) if m.contains("loopback")));
+        let ok = Config::load(
+            None,
+            env(&[
+                ("FACELENS_LISTEN", "0.0.0.0:8750"),
+                ("FACELENS_TOKENS", "0123456789abcdef, fedcba9876543210"),
+            ]),
+        )
+        .expect("tokens make it valid");
+        assert_eq!(ok.tokens.len(), 2);
+        assert!(
+            Config::load(
+                None,
+                env(&[
+                    ("FACELENS_LISTEN", "0.0.0.0:8750"),
+                    ("FACELENS_ALLOW_UNAUTHENTICATED", "true"),
+                ])
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = Config::load(None, env(&[("FACELENS_BATCH_MAX", "lots")]));
+        assert!(
+            matches!(e, Err(ConfigError::Parse { origin, .. }) if origin == "FACELENS_BATCH_MAX")
+        );
+        let e = Config::load(None, env(&[("FACELENS_ROLE", "gateway")]));
+        assert!(matches!(e, Err(ConfigError::Invalid(m)) if m.contains("preprocess_url")));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "batch_maxx = 3\n").expect("write");
+        assert!(matches!(
+            Config::load(Some(&file), env(&[])),
+            Err(ConfigError::Parse { .. })
+        ));
+        let e = Config::load(None, env(&[("FACELENS_TOKENS", "short")]));
+        assert!(matches!(e, Err(ConfigError::Invalid(_))));
+    }
+}

@@ -1,0 +1,273 @@
+//! Inference off the async runtime: each stage is a named OS thread that owns its models and
+//! serves a bounded queue. The thread collects jobs for up to `batch_wait` or `batch_max` items,
+//! runs them as one batch, and answers each job on its own oneshot channel. A full queue is
+//! answered at once with [`ApiError::Overloaded`] instead of growing without bound.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, Instant};
+
+use facelens_core::CoreError;
+use tokio::sync::oneshot;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+struct Job<I, O> {
+    items: Vec<I>,
+    reply: oneshot::Sender<Result<Vec<O>, CoreError>>,
+}
+
+/// Batching settings of one lane.
+#[derive(Debug, Clone, Copy)]
+pub struct LaneConfig {
+    /// Jobs that may wait.
+    pub queue_depth: usize,
+    /// Items per batch at most.
+    pub batch_max: usize,
+    /// How long to wait for more items once one job is in hand.
+    pub batch_wait: Duration,
+}
+
+/// A stage's queue. Cloning gives another handle to the same thread.
+pub struct Lane<I, O> {
+    name: &'static str,
+    tx: SyncSender<Job<I, O>>,
+    metrics: Metrics,
+}
+
+impl<I, O> Clone for Lane<I, O> {
+    fn clone(&self) -> Self {
+        Self {
+            name: self.name,
+            tx: self.tx.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+impl<I, O> std::fmt::Debug for Lane<I, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lane").field("name", &self.name).finish()
+    }
+}
+
+impl<I: Send + 'static, O: Send + 'static> Lane<I, O> {
+    /// Starts thread `facelens-<name>`, which runs `run` on each batch (all items of the jobs
+    /// collected, in order; it must return one output per item).
+    ///
+    /// # Errors
+    /// When the OS cannot start the thread.
+    pub fn spawn<F>(
+        name: &'static str,
+        config: LaneConfig,
+        metrics: Metrics,
+        run: F,
+    ) -> std::io::Result<Self>
+    where
+        F: FnMut(&[&I]) -> Result<Vec<O>, CoreError> + Send + 'static,
+    {
+        let (tx, rx) = sync_channel(config.queue_depth);
+        let m = metrics.clone();
+        std::thread::Builder::new()
+            .name(format!("facelens-{name}"))
+            .spawn(move || serve(name, config, &m, &rx, run))?;
+        Ok(Self { name, tx, metrics })
+    }
+
+    /// Queues `items` and waits for their outputs.
+    ///
+    /// # Errors
+    /// [`ApiError::Overloaded`] when the queue is full, [`ApiError::Core`] when the batch fails,
+    /// [`ApiError::Internal`] when the thread is gone.
+    pub async fn submit(&self, items: Vec<I>) -> Result<Vec<O>, ApiError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = oneshot::channel();
+        let depth = self.metrics.queue_depth.with_label_values(&[self.name]);
+        depth.inc();
+        match self.tx.try_send(Job { items, reply }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                depth.dec();
+                self.metrics.rejected.with_label_values(&[self.name]).inc();
+                return Err(ApiError::Overloaded(self.name));
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                depth.dec();
+                return Err(ApiError::Internal(format!(
+                    "the {} worker stopped",
+                    self.name
+                )));
+            }
+        }
+        match rx.await {
+            Ok(r) => r.map_err(ApiError::Core),
+            Err(_) => Err(ApiError::Internal(format!(
+                "the {} worker dropped a job",
+                self.name
+            ))),
+        }
+    }
+}
+
+fn serve<I, O, F>(
+    name: &'static str,
+    config: LaneConfig,
+    metrics: &Metrics,
+    rx: &Receiver<Job<I, O>>,
+    mut run: F,
+) where
+    F: FnMut(&[&I]) -> Result<Vec<O>, CoreError>,
+{
+    let depth = metrics.queue_depth.with_label_values(&[name]);
+    let batch_size = metrics.batch_size.with_label_values(&[name]);
+    let seconds = metrics.stage_seconds.with_label_values(&[name]);
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        let mut n = jobs[0].items.len();
+        let deadline = Instant::now() + config.batch_wait;
+        while n < config.batch_max {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(j) => {
+                    n += j.items.len();
+                    jobs.push(j);
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        #[allow(clippy::cast_possible_wrap)]
+        depth.sub(jobs.len() as i64);
+        // A client that gave up (timeout, disconnect) no longer needs its work done.
+        jobs.retain(|j| !j.reply.is_closed());
+        if jobs.is_empty() {
+            continue;
+        }
+        let items: Vec<&I> = jobs.iter().flat_map(|j| j.items.iter()).collect();
+        #[allow(clippy::cast_precision_loss)]
+        batch_size.observe(items.len() as f64);
+        let start = Instant::now();
+        let result = run(&items);
+        seconds.observe(start.elapsed().as_secs_f64());
+        drop(items);
+        match result {
+            Ok(outputs) if outputs.len() == n_items(&jobs) => {
+                let mut outputs = outputs.into_iter();
+                for j in jobs {
+                    let mine: Vec<O> = outputs.by_ref().take(j.items.len()).collect();
+                    let _ = j.reply.send(Ok(mine));
+                }
+            }
+            Ok(_) => {
+                for j in jobs {
+                    let _ = j.reply.send(Err(CoreError::InvalidRequest(format!(
+                        "{name}: the stage returned the wrong number of outputs"
+                    ))));
+                }
+            }
+            Err(e) if jobs.len() == 1 => {
+                if let Some(j) = jobs.pop() {
+                    let _ = j.reply.send(Err(e));
+                }
+            }
+            // One bad job must not fail the others batched with it: run each alone.
+            Err(_) => {
+                for j in jobs {
+                    let items: Vec<&I> = j.items.iter().collect();
+                    let r = run(&items);
+                    drop(items);
+                    let _ = j.reply.send(r);
+                }
+            }
+        }
+    }
+}
+
+fn n_items<I, O>(jobs: &[Job<I, O>]) -> usize {
+    jobs.iter().map(|j| j.items.len()).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lane(batch_max: usize, wait_ms: u64) -> (Lane<u32, u32>, std::sync::mpsc::Receiver<usize>) {
+        let (seen_tx, seen) = std::sync::mpsc::channel();
+        let lane = Lane::spawn(
+            "test",
+            LaneConfig {
+                queue_depth: 4,
+                batch_max,
+                batch_wait: Duration::from_millis(wait_ms),
+            },
+            Metrics::new(),
+            move |items: &[&u32]| {
+                let _ = seen_tx.send(items.len());
+                if items.iter().any(|&&i| i == 13) {
+                    return Err(CoreError::InvalidRequest("13".into()));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                Ok(items.iter().map(|&&i| i * 2).collect())
+            },
+        )
+        .expect("spawn");
+        (lane, seen)
+    }
+
+    #[tokio::test]
+    async fn concurrent_jobs_share_a_batch_and_get_their_own_outputs() {
+        let (lane, seen) = lane(16, 50);
+        let (a, b) = tokio::join!(lane.submit(vec![1, 2]), lane.submit(vec![3]));
+        assert_eq!(a.expect("a"), vec![2, 4]);
+        assert_eq!(b.expect("b"), vec![6]);
+        assert_eq!(
+            seen.try_iter().collect::<Vec<_>>(),
+            vec![3],
+            "one batch of 3"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_job_fails_alone() {
+        let (lane, _) = lane(16, 50);
+        let (a, b) = tokio::join!(lane.submit(vec![13]), lane.submit(vec![5]));
+        assert!(a.is_err());
+        assert_eq!(b.expect("b"), vec![10]);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_then_recovers() {
+        let (lane, _) = lane(1, 0);
+        let jobs: Vec<_> = (0..12).map(|i| lane.submit(vec![i])).collect();
+        let results = futures_join_all(jobs).await;
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r, Err(ApiError::Overloaded(_))))
+            .count();
+        assert!(refused > 0, "a queue of 4 cannot take 12 jobs at once");
+        assert_eq!(lane.submit(vec![7]).await.expect("recovers"), vec![14]);
+    }
+
+    async fn futures_join_all<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
+        let mut set = Vec::new();
+        // Submit all before awaiting any: try_send happens on first poll.
+        let mut pinned: Vec<_> = fs.into_iter().map(Box::pin).collect();
+        for f in &mut pinned {
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                set.push(Some(v));
+            } else {
+                set.push(None);
+            }
+        }
+        let mut out = Vec::new();
+        for (f, done) in pinned.into_iter().zip(set) {
+            match done {
+                Some(v) => out.push(v),
+                None => out.push(f.await),
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,563 @@
+//! The `/v1` handlers. Each one admits itself under the in-flight cap, runs under the request
+//! deadline, and leaves every model run to the stage threads.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use facelens_core::CoreError;
+use facelens_core::api::{Analysis, Attributes, Match, Timings};
+use facelens_core::calibration::{SAME_PERSON_COSINE, is_same_person, same_person_score};
+use facelens_core::gallery::Entry;
+use facelens_core::models::embedder::{cosine, l2_normalize};
+use facelens_core::pipeline::assemble;
+use facelens_core::stages::FaceInput;
+use facelens_core::wire::{
+    AttributesRequest, AttributesResponse, EmbedRequest, EmbedResponse, EnrolRequest, ErrorBody,
+    FaceResult, FacesRequest, FacesResponse, GalleryList, PreprocessResponse, RenameRequest,
+    SearchRequest, SearchResponse, ServerTimings, VerifyRequest, VerifyResponse, VersionInfo,
+    image_from_base64,
+};
+use image::RgbImage;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::state::{AppState, blocking};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+const MAX_TOP_K: usize = 100;
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
+    match body {
+        Ok(Json(v)) => Ok(v),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(ApiError::TooLarge(e.body_text()))
+        }
+        Err(e) => Err(ApiError::BadRequest(e.body_text())),
+    }
+}
+
+/// The uploaded image: the raw body, or the `image` part (else the first part) of a multipart form.
+async fn image_body(req: Request, st: &AppState) -> ApiResult<Vec<u8>> {
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let too_large = |status: StatusCode, text: String| {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(text)
+        } else {
+            ApiError::BadRequest(text)
+        }
+    };
+    if is_multipart {
+        let mut form = Multipart::from_request(req, st)
+            .await
+            .map_err(|e| too_large(e.status(), e.body_text()))?;
+        let mut first = None;
+        while let Some(field) = form
+            .next_field()
+            .await
+            .map_err(|e| too_large(e.status(), e.body_text()))?
+        {
+            let named_image = field.name() == Some("image");
+            let data = field
+                .bytes()
+                .await
+                .map_err(|e| too_large(e.status(), e.body_text()))?;
+            if named_image {
+                return Ok(data.to_vec());
+            }
+            first.get_or_insert(data);
+        }
+        first
+            .map(|b| b.to_vec())
+            .ok_or_else(|| ApiError::BadRequest("the multipart form has no image part".into()))
+    } else {
+        let body = Bytes::from_request(req, st)
+            .await
+            .map_err(|e| too_large(e.status(), e.body_text()))?;
+        Ok(body.to_vec())
+    }
+}
+
+fn check_count(st: &AppState, n: usize) -> ApiResult<()> {
+    if n > st.config.max_faces {
+        return Err(ApiError::TooLarge(format!(
+            "{n} faces in one request; the limit is {}",
+            st.config.max_faces
+        )));
+    }
+    Ok(())
+}
+
+fn not_served(st: &AppState, what: &'static str) -> ApiError {
+    ApiError::NotServed {
+        role: st.config.role.name(),
+        what,
+    }
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Embeds, analyses (concurrently, on their stage threads) and matches `faces`.
+async fn embed_analyze_match(
+    st: &AppState,
+    faces: Vec<FaceInput>,
+    top_k: usize,
+    search: bool,
+) -> ApiResult<(
+    Vec<Vec<f32>>,
+    Vec<Attributes>,
+    Vec<Vec<Match>>,
+    ServerTimings,
+)> {
+    let stages = st.stages()?;
+    let embed = stages
+        .embed
+        .as_ref()
+        .ok_or_else(|| not_served(st, "embeddings"))?;
+    let attrs = stages
+        .attributes
+        .as_ref()
+        .ok_or_else(|| not_served(st, "attributes"))?;
+    let n = faces.len();
+    let aligned: Vec<RgbImage> = faces.iter().map(|f| f.aligned.clone()).collect();
+    let t = Instant::now();
+    let ((embeddings, embed_ms), (attributes, analyze_ms)) = tokio::join!(
+        async {
+            let r = embed.run(aligned).await;
+            (r, ms(t))
+        },
+        async {
+            let r = attrs.run(faces).await;
+            (r, ms(t))
+        },
+    );
+    let (embeddings, attributes) = (embeddings?, attributes?);
+    if embeddings.len() != n || attributes.len() != n {
+        return Err(ApiError::Internal(
+            "a stage returned the wrong number of faces".into(),
+        ));
+    }
+    let t = Instant::now();
+    let matches = if search && st.config.role.holds_gallery() {
+        let gallery = st.gallery()?;
+        let queries = embeddings.clone();
+        let k = top_k.min(MAX_TOP_K);
+        blocking(move || {
+            let g = gallery
+                .read()
+                .map_err(|_| ApiError::Internal("gallery lock poisoned".into()))?;
+            queries
+                .iter()
+                .map(|e| g.search(e, k).map_err(|e| ApiError::Core(e.into())))
+                .collect()
+        })
+        .await?
+    } else {
+        vec![Vec::new(); n]
+    };
+    let timings = ServerTimings {
+        embed_ms,
+        analyze_ms,
+        search_ms: ms(t),
+        total_ms: 0.0,
+    };
+    Ok((embeddings, attributes, matches, timings))
+}
+
+/// Query of `POST /v1/analyze`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AnalyzeQuery {
+    /// Gallery matches per face (default 5).
+    pub top_k: Option<usize>,
+}
+
+/// Analyse a whole image (for clients with no local pipeline).
+#[utoipa::path(post, path = "/v1/analyze", params(AnalyzeQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "An encoded image (JPEG, PNG, WebP, BMP, GIF, TIFF), raw or as the `image` part of a multipart form"),
+    responses((status = 200, body = Analysis), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn analyze(
+    State(st): State<AppState>,
+    Query(q): Query<AnalyzeQuery>,
+    req: Request,
+) -> ApiResult<Json<Analysis>> {
+    let _admitted = st.admit()?;
+    st.deadline(async {
+        let t0 = Instant::now();
+        let bytes = image_body(req, &st).await?;
+        let pre_stage = st
+            .stages()?
+            .preprocess
+            .as_ref()
+            .ok_or_else(|| not_served(&st, "image analysis"))?;
+        let (pre, decode_ms) = pre_stage.run(bytes, st.limits()).await?;
+        let faces = pre.faces.clone();
+        let (emb, attrs, matches, s) =
+            embed_analyze_match(&st, faces, q.top_k.unwrap_or(5), true).await?;
+        let timings = Timings {
+            decode_ms,
+            detect_ms: pre.detect_ms,
+            align_ms: pre.align_ms,
+            embed_ms: s.embed_ms,
+            analyze_ms: s.analyze_ms,
+            search_ms: s.search_ms,
+            network_ms: 0.0,
+            total_ms: ms(t0),
+        };
+        Ok(Json(assemble(&pre, emb, attrs, matches, timings)))
+    })
+    .await
+}
+
+async fn decode_crops(
+    st: &AppState,
+    crops: Vec<facelens_core::wire::FaceCrop>,
+) -> ApiResult<Vec<FaceInput>> {
+    check_count(st, crops.len())?;
+    let limits = st.limits();
+    blocking(move || {
+        crops
+            .iter()
+            .map(|c| c.decode(limits).map_err(ApiError::Core))
+            .collect()
+    })
+    .await
+}
+
+/// Embed, analyse and match faces the client detected and aligned (connected mode).
+#[utoipa::path(post, path = "/v1/faces", request_body = FacesRequest,
+    responses((status = 200, body = FacesResponse), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn faces(
+    State(st): State<AppState>,
+    body: Result<Json<FacesRequest>, JsonRejection>,
+) -> ApiResult<Json<FacesResponse>> {
+    let _admitted = st.admit()?;
+    st.deadline(async {
+        let t0 = Instant::now();
+        let req = json_body(body)?;
+        let inputs = decode_crops(&st, req.faces).await?;
+        let (emb, attrs, matches, mut timings) =
+            embed_analyze_match(&st, inputs, req.top_k, req.search).await?;
+        timings.total_ms = ms(t0);
+        let faces = emb
+            .into_iter()
+            .zip(attrs)
+            .zip(matches)
+            .map(|((embedding, attributes), matches)| FaceResult {
+                embedding,
+                attributes,
+                matches,
+            })
+            .collect();
+        Ok(Json(FacesResponse { faces, timings }))
+    })
+    .await
+}
+
+/// Stage 1 (the preprocess role): detect, align and cut the faces of an image.
+#[utoipa::path(post, path = "/v1/preprocess",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, body = PreprocessResponse), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn preprocess(
+    State(st): State<AppState>,
+    req: Request,
+) -> ApiResult<Json<PreprocessResponse>> {
+    let _admitted = st.admit()?;
+    st.deadline(async {
+        let bytes = image_body(req, &st).await?;
+        let stage = match &st.stages()?.preprocess {
+            Some(s @ crate::stages::PreStage::Local(_)) => s,
+            Some(crate::stages::PreStage::Remote(_)) | None => {
+                return Err(not_served(&st, "/v1/preprocess"));
+            }
+        };
+        let (pre, decode_ms) = stage.run(bytes, st.limits()).await?;
+        let r =
+            blocking(move || PreprocessResponse::encode(&pre, decode_ms).map_err(ApiError::Core))
+                .await?;
+        Ok(Json(r))
+    })
+    .await
+}
+
+/// Stage 2 (the embed role): embeddings of aligned crops.
+#[utoipa::path(post, path = "/v1/embed", request_body = EmbedRequest,
+    responses((status = 200, body = EmbedResponse), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn embed(
+    State(st): State<AppState>,
+    body: Result<Json<EmbedRequest>, JsonRejection>,
+) -> ApiResult<Json<EmbedResponse>> {
+    let _admitted = st.admit()?;
+    st.deadline(async {
+        let req = json_body(body)?;
+        check_count(&st, req.aligned_png.len())?;
+        let limits = st.limits();
+        let crops = blocking(move || {
+            req.aligned_png
+                .iter()
+                .map(|b| image_from_base64(b, limits).map_err(ApiError::Core))
+                .collect::<ApiResult<Vec<_>>>()
+        })
+        .await?;
+        let embeddings = st
+            .stages()?
+            .embed
+            .as_ref()
+            .ok_or_else(|| not_served(&st, "embeddings"))?
+            .run(crops)
+            .await?;
+        Ok(Json(EmbedResponse { embeddings }))
+    })
+    .await
+}
+
+/// Stage 3 (the analyze role): age, gender, race and emotion of faces.
+#[utoipa::path(post, path = "/v1/attributes", request_body = AttributesRequest,
+    responses((status = 200, body = AttributesResponse), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn attributes(
+    State(st): State<AppState>,
+    body: Result<Json<AttributesRequest>, JsonRejection>,
+) -> ApiResult<Json<AttributesResponse>> {
+    let _admitted = st.admit()?;
+    st.deadline(async {
+        let req = json_body(body)?;
+        let inputs = decode_crops(&st, req.faces).await?;
+        let attributes = st
+            .stages()?
+            .attributes
+            .as_ref()
+            .ok_or_else(|| not_served(&st, "attributes"))?
+            .run(inputs)
+            .await?;
+        Ok(Json(AttributesResponse { attributes }))
+    })
+    .await
+}
+
+fn normalised(mut v: Vec<f32>) -> ApiResult<Vec<f32>> {
+    if v.iter().any(|x| !x.is_finite()) || v.iter().all(|&x| x == 0.0) {
+        return Err(ApiError::Core(CoreError::InvalidRequest(
+            "the embedding must be finite and non-zero".into(),
+        )));
+    }
+    l2_normalize(&mut v);
+    Ok(v)
+}
+
+/// The gallery's best matches for an embedding.
+#[utoipa::path(post, path = "/v1/search", request_body = SearchRequest,
+    responses((status = 200, body = SearchResponse), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn search(
+    State(st): State<AppState>,
+    body: Result<Json<SearchRequest>, JsonRejection>,
+) -> ApiResult<Json<SearchResponse>> {
+    let req = json_body(body)?;
+    let e = normalised(req.embedding)?;
+    let k = req.k.min(MAX_TOP_K);
+    let gallery = st.gallery()?;
+    let matches = blocking(move || {
+        let g = gallery
+            .read()
+            .map_err(|_| ApiError::Internal("gallery lock poisoned".into()))?;
+        g.search(&e, k).map_err(|e| ApiError::Core(e.into()))
+    })
+    .await?;
+    Ok(Json(SearchResponse { matches }))
+}
+
+/// Every gallery entry.
+#[utoipa::path(get, path = "/v1/gallery", responses((status = 200, body = GalleryList)), security(("bearer" = [])))]
+pub async fn gallery_list(State(st): State<AppState>) -> ApiResult<Json<GalleryList>> {
+    let gallery = st.gallery()?;
+    let entries = blocking(move || {
+        let g = gallery
+            .read()
+            .map_err(|_| ApiError::Internal("gallery lock poisoned".into()))?;
+        Ok(g.entries().cloned().collect())
+    })
+    .await?;
+    Ok(Json(GalleryList { entries }))
+}
+
+fn entry_of(g: &facelens_core::gallery::Gallery, id: u64) -> ApiResult<Entry> {
+    g.entries()
+        .find(|e| e.id == id)
+        .cloned()
+        .ok_or(ApiError::Core(CoreError::Gallery(
+            facelens_core::GalleryError::NoSuchEntry(id),
+        )))
+}
+
+/// Enrol a face.
+#[utoipa::path(post, path = "/v1/gallery", request_body = EnrolRequest,
+    responses((status = 201, body = Entry), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn gallery_enrol(
+    State(st): State<AppState>,
+    body: Result<Json<EnrolRequest>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Entry>)> {
+    let req = json_body(body)?;
+    let e = normalised(req.embedding)?;
+    let gallery = st.gallery()?;
+    let limits = st.limits();
+    let entry = blocking(move || {
+        let thumb = image_from_base64(&req.thumbnail_png, limits)?;
+        let mut g = gallery
+            .write()
+            .map_err(|_| ApiError::Internal("gallery lock poisoned".into()))?;
+        let id = g
+            .enrol(&req.name, &req.source, &e, &thumb)
+            .map_err(|e| ApiError::Core(e.into()))?;
+        entry_of(&g, id)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(entry)))
+}
+
+/// Rename an entry.
+#[utoipa::path(patch, path = "/v1/gallery/{id}", request_body = RenameRequest,
+    params(("id" = u64, Path, description = "Entry id")),
+    responses((status = 200, body = Entry), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn gallery_rename(
+    State(st): State<AppState>,
+    Path(id): Path<u64>,
+    body: Result<Json<RenameRequest>, JsonRejection>,
+) -> ApiResult<Json<Entry>> {
+    let req = json_body(body)?;
+    let gallery = st.gallery()?;
+    let entry = blocking(move || {
+        let mut g = gallery
+            .write()
+            .map_err(|_| ApiError::Internal("gallery lock poisoned".into()))?;
+        g.rename(id, &req.name)
+            .map_err(|e| ApiError::Core(e.into()))?;
+        entry_of(&g, id)
+    })
+    .await?;
+    Ok(Json(entry))
+}
+
+/// Delete an entry.
+#[utoipa::path(delete, path = "/v1/gallery/{id}", params(("id" = u64, Path, description = "Entry id")),
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn gallery_delete(
+    State(st): State<AppState>,
+    Path(id): Path<u64>,
+) -> ApiResult<StatusCode> {
+    let gallery = st.gallery()?;
+    blocking(move || {
+        let mut g = gallery
+            .write()
+            .map_err(|_| ApiError::Internal("gallery lock poisoned".into()))?;
+        g.delete(id).map_err(|e| ApiError::Core(e.into()))
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An entry's thumbnail (PNG).
+#[utoipa::path(get, path = "/v1/gallery/{id}/thumbnail", params(("id" = u64, Path, description = "Entry id")),
+    responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn gallery_thumbnail(
+    State(st): State<AppState>,
+    Path(id): Path<u64>,
+) -> ApiResult<Response> {
+    let gallery = st.gallery()?;
+    let png = blocking(move || {
+        let path = {
+            let g = gallery
+                .read()
+                .map_err(|_| ApiError::Internal("gallery lock poisoned".into()))?;
+            entry_of(&g, id)?;
+            g.thumbnail_path(id)
+        };
+        std::fs::read(&path).map_err(|e| ApiError::Internal(format!("thumbnail: {e}")))
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+}
+
+/// Are two photos the same person? Compares the largest face of each.
+#[utoipa::path(post, path = "/v1/verify", request_body = VerifyRequest,
+    responses((status = 200, body = VerifyResponse), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn verify(
+    State(st): State<AppState>,
+    body: Result<Json<VerifyRequest>, JsonRejection>,
+) -> ApiResult<Json<VerifyResponse>> {
+    let _admitted = st.admit()?;
+    st.deadline(async {
+        use base64::Engine;
+        let req = json_body(body)?;
+        let stages = st.stages()?;
+        let pre = stages
+            .preprocess
+            .as_ref()
+            .ok_or_else(|| not_served(&st, "verification"))?;
+        let embed = stages
+            .embed
+            .as_ref()
+            .ok_or_else(|| not_served(&st, "verification"))?;
+        let mut faces = Vec::new();
+        for (label, b64) in [("A", &req.image_a), ("B", &req.image_b)] {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| ApiError::BadRequest(format!("image {label}: base64: {e}")))?;
+            let (mut p, _) = pre.run(bytes, st.limits()).await?;
+            if p.faces.is_empty() {
+                return Err(ApiError::Core(CoreError::InvalidRequest(format!(
+                    "no face in image {label}: {}",
+                    p.no_face_reason.unwrap_or_default()
+                ))));
+            }
+            faces.push((p.detections.swap_remove(0), p.faces.swap_remove(0)));
+        }
+        let aligned = faces.iter().map(|(_, f)| f.aligned.clone()).collect();
+        let e = embed.run(aligned).await?;
+        let c = match e.as_slice() {
+            [a, b] => cosine(a, b),
+            _ => return Err(ApiError::Internal("expected two embeddings".into())),
+        };
+        let mut faces = faces.into_iter().map(|(d, _)| d);
+        let (Some(face_a), Some(face_b)) = (faces.next(), faces.next()) else {
+            return Err(ApiError::Internal("expected two faces".into()));
+        };
+        Ok(Json(VerifyResponse {
+            cosine: c,
+            score: same_person_score(c),
+            same_person: is_same_person(c),
+            threshold: SAME_PERSON_COSINE,
+            face_a,
+            face_b,
+        }))
+    })
+    .await
+}
+
+/// What is running (also the desktop's "test connection").
+#[utoipa::path(get, path = "/v1/version", responses((status = 200, body = VersionInfo)), security(("bearer" = [])))]
+pub async fn version(State(st): State<AppState>) -> Json<VersionInfo> {
+    Json(VersionInfo {
+        name: "facelens-server".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        schema_version: facelens_core::api::SCHEMA_VERSION,
+        role: st.config.role.name().into(),
+        provider: format!("{:?}", st.config.provider).to_lowercase(),
+        ready: st.ready(),
+    })
+}

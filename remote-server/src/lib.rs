@@ -1,0 +1,98 @@
+//! # facelens_server
+//!
+//! `facelens-server`: the facelens pipeline over HTTP (tokio + axum). The connected desktop sends
+//! aligned face crops to `/v1/faces`; clients without a pipeline send whole images to
+//! `/v1/analyze`. One binary runs as `all` (default) or as one role — `gateway`, `preprocess`,
+//! `embed`, `analyze` — so stages scale separately on Kubernetes, talking over the same API.
+//!
+//! Inference runs on one named OS thread per stage behind a bounded queue with dynamic batching
+//! ([`engine`]); async handlers only wait on it. Work beyond `max_inflight` requests or a full
+//! queue is answered 503 with `Retry-After`. Errors map to HTTP in one match ([`error`]).
+
+pub mod background;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod handlers;
+pub mod http;
+pub mod loadtest;
+pub mod metrics;
+pub mod openapi;
+pub mod stages;
+pub mod state;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use config::{Config, Role};
+pub use state::AppState;
+
+/// Why the server stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Models or gallery failed to load (a GPU provider that cannot start included).
+    #[error("cannot load: {0}")]
+    Load(#[from] facelens_core::CoreError),
+    /// Socket or TLS set-up failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves `config` on `listener` until `shutdown` resolves. Listens at once (`/livez` answers,
+/// `/readyz` says 503) while a background thread loads models and gallery; if loading fails the
+/// server stops with [`ServeError::Load`] rather than run half-configured.
+///
+/// # Errors
+/// [`ServeError`].
+pub async fn serve(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let tls = config.tls_cert.clone().zip(config.tls_key.clone());
+    let state = AppState::new(config);
+    let app = http::router(state.clone());
+    let (fail_tx, fail_rx) = tokio::sync::oneshot::channel();
+    let loader = state.clone();
+    std::thread::Builder::new()
+        .name("facelens-load".into())
+        .spawn(move || match loader.load() {
+            Ok(()) => tracing::info!("models and gallery loaded; ready"),
+            Err(e) => {
+                let _ = fail_tx.send(e);
+            }
+        })?;
+    let load_failed = async move {
+        match fail_rx.await {
+            Ok(e) => e,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let server = async move {
+        match tls {
+            None => axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .map_err(ServeError::Io),
+            Some((cert, key)) => {
+                let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
+                let handle = axum_server::Handle::new();
+                let h = handle.clone();
+                tokio::spawn(async move {
+                    shutdown.await;
+                    h.graceful_shutdown(Some(Duration::from_secs(10)));
+                });
+                axum_server::from_tcp_rustls(listener.into_std()?, tls)
+                    .handle(handle)
+                    .serve(app.into_make_service())
+                    .await
+                    .map_err(ServeError::Io)
+            }
+        }
+    };
+    tokio::select! {
+        r = server => r,
+        e = load_failed => Err(ServeError::Load(e)),
+    }
+}

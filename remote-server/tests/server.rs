@@ -1,0 +1,414 @@
+//! The real server on loopback, real models, real gallery, hit with reqwest.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use common::{TOKEN, bmp_header, client, config, faces_dir, start};
+use facelens_core::api::Analysis;
+use facelens_core::image_io::DecodeLimits;
+use facelens_core::wire::{
+    EnrolRequest, ErrorBody, FaceCrop, FacesRequest, FacesResponse, GalleryList, SearchResponse,
+    VerifyResponse,
+};
+use facelens_core::{Pipeline, PipelineConfig};
+use facelens_server::{Config, Role};
+
+fn post_image(url: &str, path: &str, bytes: Vec<u8>) -> reqwest::blocking::Response {
+    client()
+        .post(format!("{url}{path}"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .expect("request")
+}
+
+fn json<T: serde::de::DeserializeOwned>(r: reqwest::blocking::Response) -> T {
+    let status = r.status();
+    let body = r.bytes().expect("body");
+    serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("{status}: {e}: {}", String::from_utf8_lossy(&body)))
+}
+
+fn local_pipeline() -> Pipeline {
+    Pipeline::load(&PipelineConfig::default(), &mut |_| {}).expect("local pipeline")
+}
+
+fn assert_same_analysis(a: &Analysis, b: &Analysis) {
+    assert_eq!(a.faces.len(), b.faces.len(), "face counts");
+    for (x, y) in a.faces.iter().zip(&b.faces) {
+        let (bx, by) = (x.detection.bbox, y.detection.bbox);
+        assert!(
+            (bx.x1 - by.x1).abs() < 0.01 && (bx.y2 - by.y2).abs() < 0.01,
+            "boxes"
+        );
+        let c = facelens_core::models::embedder::cosine(&x.embedding, &y.embedding);
+        assert!(c > 0.9999, "embeddings differ: cosine {c}");
+        let (ax, ay) = (&x.attributes, &y.attributes);
+        assert!((ax.age.years - ay.age.years).abs() < 0.05, "age");
+        assert!((ax.gender.male_probability - ay.gender.male_probability).abs() < 1e-3);
+        for (p, q) in ax
+            .race
+            .iter()
+            .chain(&ax.emotion)
+            .zip(ay.race.iter().chain(&ay.emotion))
+        {
+            assert_eq!(p.label, q.label);
+            assert!((p.probability - q.probability).abs() < 1e-3, "{}", p.label);
+        }
+    }
+}
+
+fn authed() -> (Config, tempfile::TempDir) {
+    let (mut c, g) = config();
+    c.tokens = vec![TOKEN.into()];
+    (c, g)
+}
+
+#[test]
+fn analyze_and_faces_match_the_local_pipeline() {
+    let Some(dir) = faces_dir("analyze_and_faces_match_the_local_pipeline") else {
+        return;
+    };
+    let (c, g) = authed();
+    let server = start(c, Some(g)).expect("server");
+    let photo = dir.join("couple.jpg");
+    let bytes = std::fs::read(&photo).expect("photo");
+    let mut local = local_pipeline();
+    let expected = local.analyze_file(&photo, None).expect("local");
+    assert_eq!(expected.faces.len(), 2);
+
+    // Whole image, raw body.
+    let remote: Analysis = json(post_image(&server.url, "/v1/analyze", bytes.clone()));
+    assert_same_analysis(&expected, &remote);
+
+    // Whole image as a multipart upload.
+    let form = reqwest::blocking::multipart::Form::new().part(
+        "image",
+        reqwest::blocking::multipart::Part::bytes(bytes.clone()).file_name("couple.jpg"),
+    );
+    let r = client()
+        .post(format!("{}/v1/analyze", server.url))
+        .bearer_auth(TOKEN)
+        .multipart(form)
+        .send()
+        .expect("multipart");
+    assert_same_analysis(&expected, &json(r));
+
+    // Connected mode: only the crops travel.
+    let img = facelens_core::image_io::decode(&bytes, DecodeLimits::default()).expect("decode");
+    let mut pre = facelens_core::stages::Preprocessor::load(local.store(), Default::default())
+        .expect("preprocessor");
+    let p = pre.run(&img, &local.config.detector).expect("preprocess");
+    let req = FacesRequest {
+        faces: p
+            .faces
+            .iter()
+            .map(|f| FaceCrop::encode(f).expect("encode"))
+            .collect(),
+        top_k: 5,
+        search: true,
+    };
+    let r = client()
+        .post(format!("{}/v1/faces", server.url))
+        .bearer_auth(TOKEN)
+        .json(&req)
+        .send()
+        .expect("faces");
+    let resp: FacesResponse = json(r);
+    assert_eq!(resp.faces.len(), 2);
+    for (f, e) in resp.faces.iter().zip(&expected.faces) {
+        let c = facelens_core::models::embedder::cosine(&f.embedding, &e.embedding);
+        assert!(c > 0.9999, "cosine {c}");
+        assert!((f.attributes.age.years - e.attributes.age.years).abs() < 0.05);
+    }
+    let metrics = client()
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .expect("metrics")
+        .text()
+        .expect("text");
+    assert!(metrics.contains("facelens_requests_total{route=\"/v1/faces\",status=\"200\"} 1"));
+    assert!(metrics.contains("facelens_batch_size_count{stage=\"embed\"}"));
+}
+
+#[test]
+fn auth_is_required_and_checked() {
+    let (c, g) = authed();
+    let server = start(c, Some(g)).expect("server");
+    let url = format!("{}/v1/version", server.url);
+    let none = client().get(&url).send().expect("request");
+    assert_eq!(none.status(), 401);
+    assert!(none.headers().contains_key("www-authenticate"));
+    let body: ErrorBody = json(none);
+    assert_eq!(body.code, "unauthorized");
+    let wrong = client()
+        .get(&url)
+        .bearer_auth("test-token-0123456780")
+        .send()
+        .expect("request");
+    assert_eq!(wrong.status(), 401);
+    let ok = client()
+        .get(&url)
+        .bearer_auth(TOKEN)
+        .send()
+        .expect("request");
+    assert_eq!(ok.status(), 200);
+    // Probes, metrics and the API document stay open.
+    for open in ["/livez", "/readyz", "/metrics", "/v1/openapi.json"] {
+        let r = client()
+            .get(format!("{}{open}", server.url))
+            .send()
+            .expect("request");
+        assert_eq!(r.status(), 200, "{open}");
+    }
+}
+
+#[test]
+fn limits_reject_huge_bodies_bombs_and_junk() {
+    let (mut c, g) = authed();
+    c.max_body_mib = 1;
+    c.max_faces = 2;
+    let server = start(c, Some(g)).expect("server");
+    let r = post_image(&server.url, "/v1/analyze", vec![0u8; 2 * 1024 * 1024]);
+    assert_eq!(r.status(), 413, "2 MiB body over a 1 MiB limit");
+    let r = post_image(&server.url, "/v1/analyze", bmp_header(30_000, 30_000));
+    assert_eq!(r.status(), 413, "30000x30000 header");
+    assert_eq!(json::<ErrorBody>(r).code, "image_too_large");
+    let r = post_image(&server.url, "/v1/analyze", b"hello, not an image".to_vec());
+    assert_eq!(r.status(), 415);
+    let r = post_image(&server.url, "/v1/analyze", Vec::new());
+    assert_eq!(r.status(), 400);
+    let r = client()
+        .post(format!("{}/v1/faces", server.url))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{\"faces\": 3}")
+        .send()
+        .expect("request");
+    assert_eq!(r.status(), 400, "malformed JSON");
+    assert_eq!(json::<ErrorBody>(r).code, "bad_request");
+    let crop = FaceCrop {
+        aligned_png: "AAAA".into(),
+        patch_png: "AAAA".into(),
+        bbox_in_patch: facelens_core::api::BoxPx {
+            x1: 0.0,
+            y1: 0.0,
+            x2: 1.0,
+            y2: 1.0,
+        },
+    };
+    let req = FacesRequest {
+        faces: vec![crop; 3],
+        top_k: 5,
+        search: true,
+    };
+    let r = client()
+        .post(format!("{}/v1/faces", server.url))
+        .bearer_auth(TOKEN)
+        .json(&req)
+        .send()
+        .expect("request");
+    assert_eq!(r.status(), 413, "3 faces over a limit of 2");
+    let mut one = req.clone();
+    one.faces.truncate(1);
+    let r = client()
+        .post(format!("{}/v1/faces", server.url))
+        .bearer_auth(TOKEN)
+        .json(&one)
+        .send()
+        .expect("request");
+    assert!(
+        r.status().is_client_error(),
+        "a crop that is not an image: {}",
+        r.status()
+    );
+}
+
+#[test]
+fn overload_answers_503_then_recovers() {
+    let Some(dir) = faces_dir("overload_answers_503_then_recovers") else {
+        return;
+    };
+    let (mut c, g) = authed();
+    c.max_inflight = 1;
+    let server = start(c, Some(g)).expect("server");
+    let bytes = std::fs::read(dir.join("couple.jpg")).expect("photo");
+    let statuses: Vec<(u16, bool)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                let (url, b) = (server.url.clone(), bytes.clone());
+                s.spawn(move || {
+                    let r = post_image(&url, "/v1/analyze", b);
+                    (r.status().as_u16(), r.headers().contains_key("retry-after"))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("join"))
+            .collect()
+    });
+    assert!(statuses.iter().any(|s| s.0 == 200), "{statuses:?}");
+    assert!(statuses.contains(&(503, true)), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| s.0 == 200 || s.0 == 503),
+        "{statuses:?}"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let r = post_image(&server.url, "/v1/analyze", bytes);
+    assert_eq!(r.status(), 200, "recovers once the load is gone");
+}
+
+#[test]
+fn gallery_enrol_search_rename_delete_and_verify() {
+    let Some(dir) = faces_dir("gallery_enrol_search_rename_delete_and_verify") else {
+        return;
+    };
+    let (c, g) = authed();
+    let gallery_dir = g.path().to_path_buf();
+    let server = start(c, Some(g)).expect("server");
+    let a: Analysis = json(post_image(
+        &server.url,
+        "/v1/analyze",
+        std::fs::read(dir.join("img1.jpg")).expect("img1"),
+    ));
+    let face = &a.faces[0];
+    let thumb = image::RgbImage::new(112, 112);
+    let enrol = EnrolRequest {
+        name: "person01".into(),
+        source: "img1.jpg".into(),
+        embedding: face.embedding.clone(),
+        thumbnail_png: facelens_core::wire::png_base64(&thumb).expect("png"),
+    };
+    let r = client()
+        .post(format!("{}/v1/gallery", server.url))
+        .bearer_auth(TOKEN)
+        .json(&enrol)
+        .send()
+        .expect("enrol");
+    assert_eq!(r.status(), 201);
+    let entry: facelens_core::gallery::Entry = json(r);
+    assert!(
+        gallery_dir.join("gallery.json").is_file(),
+        "same store format as the desktop"
+    );
+
+    // Another photo of the same person finds the entry through /v1/analyze.
+    let b: Analysis = json(post_image(
+        &server.url,
+        "/v1/analyze",
+        std::fs::read(dir.join("img2.jpg")).expect("img2"),
+    ));
+    let m = &b.faces[0].matches[0];
+    assert_eq!(
+        (m.id, m.name.as_str(), m.same_person),
+        (entry.id, "person01", true)
+    );
+    let s: SearchResponse = json(
+        client()
+            .post(format!("{}/v1/search", server.url))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({"embedding": b.faces[0].embedding, "k": 3}))
+            .send()
+            .expect("search"),
+    );
+    assert_eq!(s.matches[0].id, entry.id);
+
+    let r = client()
+        .patch(format!("{}/v1/gallery/{}", server.url, entry.id))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"name": "Ann"}))
+        .send()
+        .expect("rename");
+    assert_eq!(json::<facelens_core::gallery::Entry>(r).name, "Ann");
+    let r = client()
+        .get(format!("{}/v1/gallery/{}/thumbnail", server.url, entry.id))
+        .bearer_auth(TOKEN)
+        .send()
+        .expect("thumb");
+    assert_eq!(r.headers()["content-type"], "image/png");
+    let list: GalleryList = json(
+        client()
+            .get(format!("{}/v1/gallery", server.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .expect("list"),
+    );
+    assert_eq!(list.entries.len(), 1);
+    let r = client()
+        .delete(format!("{}/v1/gallery/{}", server.url, entry.id))
+        .bearer_auth(TOKEN)
+        .send()
+        .expect("delete");
+    assert_eq!(r.status(), 204);
+    let r = client()
+        .delete(format!("{}/v1/gallery/{}", server.url, entry.id))
+        .bearer_auth(TOKEN)
+        .send()
+        .expect("delete again");
+    assert_eq!(r.status(), 404);
+
+    // Verify: same person, different people.
+    let b64 = |f: &str| STANDARD.encode(std::fs::read(dir.join(f)).expect("photo"));
+    let verify = |x: &str, y: &str| -> VerifyResponse {
+        json(
+            client()
+                .post(format!("{}/v1/verify", server.url))
+                .bearer_auth(TOKEN)
+                .json(&serde_json::json!({"image_a": b64(x), "image_b": b64(y)}))
+                .send()
+                .expect("verify"),
+        )
+    };
+    assert!(verify("img1.jpg", "img2.jpg").same_person);
+    let people = common::identities(&dir);
+    let other = people
+        .iter()
+        .find(|(_, p)| p != "person01")
+        .expect("another person");
+    assert!(!verify("img1.jpg", &other.0).same_person);
+}
+
+#[test]
+fn split_roles_give_the_same_result_as_one_process() {
+    let Some(dir) = faces_dir("split_roles_give_the_same_result_as_one_process") else {
+        return;
+    };
+    let role = |r: Role| {
+        let (mut c, g) = authed();
+        c.role = r;
+        start(c, Some(g)).expect("role server")
+    };
+    let pre = role(Role::Preprocess);
+    let emb = role(Role::Embed);
+    let ana = role(Role::Analyze);
+    let (mut c, g) = authed();
+    c.role = Role::Gateway;
+    c.preprocess_url = Some(pre.url.clone());
+    c.embed_url = Some(emb.url.clone());
+    c.analyze_url = Some(ana.url.clone());
+    c.upstream_token = Some(TOKEN.into());
+    let gateway = start(c, Some(g)).expect("gateway");
+    let bytes = std::fs::read(dir.join("selfie-many-people.jpg")).expect("photo");
+    let split: Analysis = json(post_image(&gateway.url, "/v1/analyze", bytes.clone()));
+    let mut local = local_pipeline();
+    let whole = local.analyze_bytes(&bytes, None).expect("local").analysis;
+    assert_eq!(split.faces.len(), 7);
+    assert_same_analysis(&whole, &split);
+    // A role serves only its own stage.
+    let r = post_image(&emb.url, "/v1/analyze", bytes);
+    assert_eq!(r.status(), 404);
+    assert_eq!(json::<ErrorBody>(r).code, "not_served_by_role");
+}
+
+#[test]
+fn a_gpu_provider_that_cannot_start_stops_the_server() {
+    let (mut c, g) = config();
+    c.provider = facelens_core::runtime::ExecutionTarget::Cuda;
+    let e = start(c, Some(g)).err().expect("must not start");
+    assert!(e.contains("cuda") || e.contains("CUDA"), "{e}");
+}
