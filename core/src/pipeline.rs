@@ -32,6 +32,8 @@ pub struct PipelineConfig {
     pub decode: DecodeLimits,
     /// Gallery matches per face.
     pub top_k: usize,
+    /// Batch the per-face attribute models over all faces of an image.
+    pub batch_faces: bool,
 }
 
 impl Default for PipelineConfig {
@@ -43,6 +45,7 @@ impl Default for PipelineConfig {
             detector: MtcnnConfig::default(),
             decode: DecodeLimits::default(),
             top_k: 5,
+            batch_faces: true,
         }
     }
 }
@@ -120,7 +123,11 @@ impl Pipeline {
         Ok(Self {
             preprocessor: Preprocessor::load(&store, o)?,
             identity: IdentityStage::load(&store, o)?,
-            attributes: AttributeStage::load(&store, o)?,
+            attributes: {
+                let mut a = AttributeStage::load(&store, o)?;
+                a.batch = config.batch_faces;
+                a
+            },
             store,
             config: config.clone(),
         })

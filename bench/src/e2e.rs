@@ -1,0 +1,124 @@
+//! End-to-end timing: each photo analysed `runs` times (after a warm-up) by a fresh pipeline per
+//! variant; medians per stage, faces found, and the share of time inside ONNX Runtime.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use facelens_core::api::Timings;
+use facelens_core::runtime::SessionOptions;
+use facelens_core::{Pipeline, PipelineConfig};
+
+/// A pipeline configuration under test.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// Row label.
+    pub name: &'static str,
+    /// Its configuration.
+    pub config: PipelineConfig,
+}
+
+/// The variants: today's defaults, and the two "before" settings this project changed.
+pub fn variants(models: &Path) -> Vec<Variant> {
+    let base = PipelineConfig {
+        models_dir: Some(models.to_path_buf()),
+        auto_provision: false,
+        ..PipelineConfig::default()
+    };
+    vec![
+        Variant {
+            name: "facelens (now)",
+            config: base.clone(),
+        },
+        Variant {
+            name: "before: attribute models run per face",
+            config: PipelineConfig {
+                batch_faces: false,
+                ..base.clone()
+            },
+        },
+        Variant {
+            name: "before: ONNX Runtime spinning threads",
+            config: PipelineConfig {
+                session: SessionOptions {
+                    spinning: true,
+                    ..SessionOptions::default()
+                },
+                ..base
+            },
+        },
+    ]
+}
+
+/// Medians for one photo and variant.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Variant label.
+    pub variant: &'static str,
+    /// Photo path.
+    pub photo: PathBuf,
+    /// Megapixels.
+    pub megapixels: f64,
+    /// Faces found.
+    pub faces: usize,
+    /// Median per stage (ms).
+    pub median: Timings,
+    /// Median share of the total inside model runs.
+    pub model_share: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Runs every variant on every photo.
+///
+/// # Errors
+/// Model loading or analysis failures.
+pub fn run(models: &Path, photos: &[PathBuf], runs: usize) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for v in variants(models) {
+        let mut p = Pipeline::load(&v.config, &mut |_| {})?;
+        for photo in photos {
+            let _ = p.analyze_file(photo, None)?;
+            let mut samples: Vec<(Timings, f64, usize, u32, u32)> = Vec::new();
+            for _ in 0..runs.max(1) {
+                let m0 = facelens_core::models::model_run_ns();
+                let t0 = Instant::now();
+                let a = p.analyze_file(photo, None)?;
+                let wall_ns = t0.elapsed().as_nanos().max(1);
+                let model_ns = facelens_core::models::model_run_ns() - m0;
+                #[allow(clippy::cast_precision_loss)]
+                let share = model_ns as f64 / wall_ns as f64;
+                samples.push((a.timings, share, a.faces.len(), a.width_px, a.height_px));
+            }
+            let pick = |f: fn(&Timings) -> f64| median(samples.iter().map(|s| f(&s.0)).collect());
+            let median_t = Timings {
+                decode_ms: pick(|t| t.decode_ms),
+                detect_ms: pick(|t| t.detect_ms),
+                align_ms: pick(|t| t.align_ms),
+                embed_ms: pick(|t| t.embed_ms),
+                analyze_ms: pick(|t| t.analyze_ms),
+                search_ms: pick(|t| t.search_ms),
+                network_ms: 0.0,
+                total_ms: pick(|t| t.total_ms),
+            };
+            let (w, h) = (samples[0].3, samples[0].4);
+            rows.push(Row {
+                variant: v.name,
+                photo: photo.clone(),
+                megapixels: f64::from(w) * f64::from(h) / 1e6,
+                faces: samples[0].2,
+                median: median_t,
+                model_share: median(samples.iter().map(|s| s.1).collect()),
+            });
+            eprintln!(
+                "e2e {:<40} {:<28} {:>8.1} ms",
+                v.name,
+                photo.file_name().unwrap_or_default().to_string_lossy(),
+                median_t.total_ms
+            );
+        }
+    }
+    Ok(rows)
+}
