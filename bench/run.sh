@@ -2,8 +2,11 @@
 # The one command: bash bench/run.sh  ->  bench/RESULTS.md
 # Builds release binaries (own target folder), sets up the Python peer in bench/.venv, then runs:
 # criterion stage benchmarks, the peer, FLOP counts + sgemm, peak memory, and facelens-bench
-# (end to end, gallery scale, accuracy), which writes the report. Takes 20-40 min on 2 cores.
+# (end to end, gallery scale, accuracy), which writes the report. On 2 cores: about 15 min
+# without the 1M gallery; usearch adds random 512-d vectors at ~700/s at 100k there, so the 1M
+# build alone takes longer than 25 min.
 # Knobs: FACELENS_BENCH_RUNS (5), FACELENS_BENCH_SIZES (10000,100000,1000000),
+#        FACELENS_BENCH_QUANTISED_MAX (100000: largest size also built as f16 and i8),
 #        FACELENS_BENCH_PHOTOS (../shared/testdata/faces).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +14,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target/bench}
 photos=${FACELENS_BENCH_PHOTOS:-../shared/testdata/faces}
 runs=${FACELENS_BENCH_RUNS:-5}
 sizes=${FACELENS_BENCH_SIZES:-10000,100000,1000000}
+quantised_max=${FACELENS_BENCH_QUANTISED_MAX:-100000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 step() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
@@ -33,7 +37,7 @@ step "criterion stage benchmarks"
 cargo bench -q -p facelens_core --bench stages -- --noplot 2>&1 | grep -E 'time:|^[a-z]' || true
 
 step "Python peer"
-bench/.venv/bin/python bench/peer.py --models "$models" --runs "$runs" ${e2e//,/ } > "$work/peer.json"
+bench/.venv/bin/python bench/peer.py --models "$models" --runs "$runs" ${e2e//,/ } > "$work/peer.json" 2> "$work/peer.log"
 
 step "FLOPs and sgemm"
 bench/.venv/bin/python bench/flops.py --models "$models" > "$work/flops.json"
@@ -54,5 +58,7 @@ fi
 step "facelens-bench: end to end, gallery scale, accuracy, report"
 "$bin/facelens-bench" --models "$models" --photos "$photos" --e2e "$e2e" --runs "$runs" \
   --peer "$work/peer.json" --flops "$work/flops.json" --criterion "$CARGO_TARGET_DIR/criterion" \
-  --memory "$work/memory.json" --sizes "$sizes" --out bench/RESULTS.md
+  --memory "$work/memory.json" --sizes "$sizes" --quantised-max "$quantised_max" \
+  --command "FACELENS_BENCH_RUNS=$runs FACELENS_BENCH_SIZES=$sizes FACELENS_BENCH_QUANTISED_MAX=$quantised_max bash bench/run.sh" \
+  --out bench/RESULTS.md
 echo "wrote bench/RESULTS.md"

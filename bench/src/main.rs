@@ -47,6 +47,10 @@ struct Args {
     /// Quantisations.
     #[arg(long, value_delimiter = ',', default_value = "f32,f16,i8")]
     quantisations: Vec<String>,
+    /// Largest gallery size measured with f16/i8 (f16 adds are slow on CPUs without native
+    /// half-precision arithmetic); f32 runs at every size.
+    #[arg(long, default_value_t = 100_000)]
+    quantised_max: usize,
     /// The command line to quote in the report.
     #[arg(long, default_value = "bash bench/run.sh")]
     command: String,
@@ -84,7 +88,7 @@ fn main() -> anyhow::Result<()> {
             _ => "f32",
         })
         .collect();
-    let scale = scale::run(&a.sizes, &quants, &real)?;
+    let scale = scale::run(&a.sizes, &quants, a.quantised_max, &real)?;
     let md = report::render(&report::Inputs {
         command: &a.command,
         e2e: &e2e,

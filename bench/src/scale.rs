@@ -16,6 +16,8 @@ pub struct ScaleRow {
     pub size: usize,
     /// "f32", "f16" or "i8".
     pub quantisation: &'static str,
+    /// HNSW search breadth (usearch's default, then a wider one).
+    pub expansion_search: usize,
     /// Vectors added per second (2 threads).
     pub adds_per_s: f64,
     /// Search latency, one thread, microseconds.
@@ -93,6 +95,7 @@ fn quant(name: &str) -> ScalarKind {
 pub fn run(
     sizes: &[usize],
     quantisations: &[&'static str],
+    quantised_max: usize,
     real: &[(String, Vec<f32>)],
 ) -> anyhow::Result<Vec<ScaleRow>> {
     let mut rows = Vec::new();
@@ -118,6 +121,9 @@ pub fn run(
                 .collect()
         });
         for &qname in quantisations {
+            if qname != "f32" && size > quantised_max {
+                continue;
+            }
             let index = Index::new(&IndexOptions {
                 dimensions: DIM,
                 metric: MetricKind::Cos,
@@ -153,30 +159,6 @@ pub fn run(
             for (j, (_, e)) in real.iter().enumerate() {
                 index.add((size + j) as u64, e)?;
             }
-            let mut lat = Vec::with_capacity(1000);
-            let mut hits = 0usize;
-            for (qi, q) in queries.chunks_exact(DIM).enumerate() {
-                let t = Instant::now();
-                let m = index.search(q, K)?;
-                lat.push(t.elapsed().as_secs_f64() * 1e6);
-                if let Some(ex) = exact.get(qi) {
-                    hits += m.keys.iter().filter(|k| ex.contains(k)).count();
-                }
-            }
-            lat.sort_by(f64::total_cmp);
-            let mut same = 0;
-            for (j, (person, e)) in real.iter().enumerate() {
-                let m = index.search(e, 2)?;
-                let other = m.keys.iter().find(|&&k| k != (size + j) as u64);
-                if let Some(&k) = other
-                    && k >= size as u64
-                    && real
-                        .get(k as usize - size)
-                        .is_some_and(|(p, _)| p == person)
-                {
-                    same += 1;
-                }
-            }
             let dir = std::env::temp_dir().join(format!("facelens-bench-{}", std::process::id()));
             std::fs::create_dir_all(&dir)?;
             let file = dir.join("index.usearch");
@@ -184,21 +166,64 @@ pub fn run(
             #[allow(clippy::cast_precision_loss)]
             let file_mib = std::fs::metadata(&file)?.len() as f64 / 1048576.0;
             let _ = std::fs::remove_dir_all(&dir);
-            #[allow(clippy::cast_precision_loss)]
-            let row = ScaleRow {
-                size,
-                quantisation: qname,
-                adds_per_s,
-                p50_us: lat[lat.len() / 2],
-                p99_us: lat[lat.len() * 99 / 100],
-                recall_at_10: hits as f64 / (exact.len() * K) as f64,
-                real_same_person: (same, real.len()),
-                memory_mib: index.memory_usage() as f64 / 1048576.0,
-                file_mib,
-            };
-            eprintln!("scale {size} {qname}: {row:?}");
-            rows.push(row);
+            for ef in [index.expansion_search(), 256] {
+                index.change_expansion_search(ef);
+                let q = measure(&index, &queries, &exact, real, size)?;
+                #[allow(clippy::cast_precision_loss)]
+                let row = ScaleRow {
+                    size,
+                    quantisation: qname,
+                    expansion_search: ef,
+                    adds_per_s,
+                    p50_us: q.0,
+                    p99_us: q.1,
+                    recall_at_10: q.2,
+                    real_same_person: (q.3, real.len()),
+                    memory_mib: index.memory_usage() as f64 / 1048576.0,
+                    file_mib,
+                };
+                eprintln!("scale {size} {qname} ef {ef}: {row:?}");
+                rows.push(row);
+            }
         }
     }
     Ok(rows)
+}
+
+/// Search latency p50/p99 (µs), recall@10 on the queries with exact answers, and the real faces
+/// whose nearest other real face is the same person.
+fn measure(
+    index: &Index,
+    queries: &[f32],
+    exact: &[Vec<u64>],
+    real: &[(String, Vec<f32>)],
+    size: usize,
+) -> anyhow::Result<(f64, f64, f64, usize)> {
+    let mut lat = Vec::with_capacity(1000);
+    let mut hits = 0usize;
+    for (qi, q) in queries.chunks_exact(DIM).enumerate() {
+        let t = Instant::now();
+        let m = index.search(q, K)?;
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+        if let Some(ex) = exact.get(qi) {
+            hits += m.keys.iter().filter(|k| ex.contains(k)).count();
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    let mut same = 0;
+    for (j, (person, e)) in real.iter().enumerate() {
+        let m = index.search(e, 2)?;
+        let other = m.keys.iter().find(|&&k| k != (size + j) as u64);
+        if let Some(&k) = other
+            && k >= size as u64
+            && real
+                .get(k as usize - size)
+                .is_some_and(|(p, _)| p == person)
+        {
+            same += 1;
+        }
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let recall = hits as f64 / (exact.len() * K).max(1) as f64;
+    Ok((lat[lat.len() / 2], lat[lat.len() * 99 / 100], recall, same))
 }

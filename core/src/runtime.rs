@@ -19,6 +19,10 @@ pub enum ExecutionTarget {
     Cpu,
     /// NVIDIA CUDA (needs the `cuda` cargo feature and a CUDA build of ONNX Runtime).
     Cuda,
+    /// NVIDIA TensorRT, CUDA for what TensorRT cannot take (needs the `tensorrt` cargo feature
+    /// and a TensorRT-enabled ONNX Runtime).
+    #[serde(rename = "tensorrt")]
+    TensorRt,
 }
 
 /// Options shared by every session.
@@ -118,6 +122,28 @@ pub fn session(
             } else {
                 tracing::warn!(
                     "{model}: CUDA requested but this build has no `cuda` feature; using CPU"
+                );
+            }
+        }
+        ExecutionTarget::TensorRt => {
+            #[cfg(feature = "tensorrt")]
+            {
+                let mut trt = ort::ep::TensorRT::default().build();
+                let mut cuda = ort::ep::CUDA::default().build();
+                if opts.fail_if_unavailable {
+                    trt = trt.error_on_failure();
+                    cuda = cuda.error_on_failure();
+                }
+                builder = builder
+                    .with_execution_providers([trt, cuda])
+                    .map_err(|e| ort_err(e.to_string()))?;
+            }
+            #[cfg(not(feature = "tensorrt"))]
+            if opts.fail_if_unavailable {
+                return Err(ort_err("built without the `tensorrt` feature".to_owned()));
+            } else {
+                tracing::warn!(
+                    "{model}: TensorRT requested but this build has no `tensorrt` feature; using CPU"
                 );
             }
         }

@@ -78,7 +78,7 @@ pub struct Config {
     pub models_dir: Option<PathBuf>,
     /// Gallery folder (default: `$FACELENS_GALLERY_DIR` or the user data dir).
     pub gallery_dir: Option<PathBuf>,
-    /// Execution provider: "cpu" or "cuda". A GPU provider that fails stops the server.
+    /// Execution provider: "cpu", "cuda" or "tensorrt". A GPU provider that fails stops the server.
     pub provider: ExecutionTarget,
     /// ONNX Runtime intra-op threads per model (0 = min(cores, 4)).
     pub threads: usize,

@@ -407,10 +407,16 @@ fn split_roles_give_the_same_result_as_one_process() {
 
 #[test]
 fn a_gpu_provider_that_cannot_start_stops_the_server() {
-    let (mut c, g) = config();
-    c.provider = facelens_core::runtime::ExecutionTarget::Cuda;
-    let e = start(c, Some(g)).err().expect("must not start");
-    assert!(e.contains("cuda") || e.contains("CUDA"), "{e}");
+    use facelens_core::runtime::ExecutionTarget;
+    for (provider, name) in [
+        (ExecutionTarget::Cuda, "cuda"),
+        (ExecutionTarget::TensorRt, "tensorrt"),
+    ] {
+        let (mut c, g) = config();
+        c.provider = provider;
+        let e = start(c, Some(g)).err().expect("must not start");
+        assert!(e.to_lowercase().contains(name), "{e}");
+    }
 }
 
 #[test]
