@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::faces_dir;
+use common::{faces_dir, step_until};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,24 +30,6 @@ fn harness(gallery: &Path) -> Harness<'static, FacelensApp> {
                 },
             )
         })
-}
-
-/// Steps the app (real time passes: the worker is a real thread) until `done` or a timeout.
-fn step_until(
-    h: &mut Harness<'static, FacelensApp>,
-    what: &str,
-    done: impl Fn(&FacelensApp) -> bool,
-) {
-    let start = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "timed out waiting for {what}"
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run_steps(3);
 }
 
 fn ready(h: &mut Harness<'static, FacelensApp>) {

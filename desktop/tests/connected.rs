@@ -5,9 +5,9 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::faces_dir;
+use common::{faces_dir, step_until};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use facelens_core::api::Analysis;
@@ -17,23 +17,6 @@ use facelens_desktop::{AppOptions, FacelensApp};
 use facelens_server::background::BackgroundServer;
 
 const TOKEN: &str = "desktop-test-token-0123";
-
-fn step_until(
-    h: &mut Harness<'static, FacelensApp>,
-    what: &str,
-    done: impl Fn(&FacelensApp) -> bool,
-) {
-    let start = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "timed out waiting for {what}"
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run_steps(3);
-}
 
 fn analysis(h: &Harness<'static, FacelensApp>) -> Analysis {
     h.state()

@@ -26,6 +26,15 @@ fn post_image(url: &str, path: &str, bytes: Vec<u8>) -> reqwest::blocking::Respo
         .expect("request")
 }
 
+fn post_json(url: &str, path: &str, body: &impl serde::Serialize) -> reqwest::blocking::Response {
+    client()
+        .post(format!("{url}{path}"))
+        .bearer_auth(TOKEN)
+        .json(body)
+        .send()
+        .expect("request")
+}
+
 fn json<T: serde::de::DeserializeOwned>(r: reqwest::blocking::Response) -> T {
     let status = r.status();
     let body = r.bytes().expect("body");
@@ -112,12 +121,7 @@ fn analyze_and_faces_match_the_local_pipeline() {
         top_k: 5,
         search: true,
     };
-    let r = client()
-        .post(format!("{}/v1/faces", server.url))
-        .bearer_auth(TOKEN)
-        .json(&req)
-        .send()
-        .expect("faces");
+    let r = post_json(&server.url, "/v1/faces", &req);
     let resp: FacesResponse = json(r);
     assert_eq!(resp.faces.len(), 2);
     for (f, e) in resp.faces.iter().zip(&expected.faces) {
@@ -206,21 +210,11 @@ fn limits_reject_huge_bodies_bombs_and_junk() {
         top_k: 5,
         search: true,
     };
-    let r = client()
-        .post(format!("{}/v1/faces", server.url))
-        .bearer_auth(TOKEN)
-        .json(&req)
-        .send()
-        .expect("request");
+    let r = post_json(&server.url, "/v1/faces", &req);
     assert_eq!(r.status(), 413, "3 faces over a limit of 2");
     let mut one = req.clone();
     one.faces.truncate(1);
-    let r = client()
-        .post(format!("{}/v1/faces", server.url))
-        .bearer_auth(TOKEN)
-        .json(&one)
-        .send()
-        .expect("request");
+    let r = post_json(&server.url, "/v1/faces", &one);
     assert!(
         r.status().is_client_error(),
         "a crop that is not an image: {}",
@@ -284,12 +278,7 @@ fn gallery_enrol_search_rename_delete_and_verify() {
         embedding: face.embedding.clone(),
         thumbnail_png: facelens_core::wire::png_base64(&thumb).expect("png"),
     };
-    let r = client()
-        .post(format!("{}/v1/gallery", server.url))
-        .bearer_auth(TOKEN)
-        .json(&enrol)
-        .send()
-        .expect("enrol");
+    let r = post_json(&server.url, "/v1/gallery", &enrol);
     assert_eq!(r.status(), 201);
     let entry: facelens_core::gallery::Entry = json(r);
     assert!(
@@ -308,14 +297,11 @@ fn gallery_enrol_search_rename_delete_and_verify() {
         (m.id, m.name.as_str(), m.same_person),
         (entry.id, "person01", true)
     );
-    let s: SearchResponse = json(
-        client()
-            .post(format!("{}/v1/search", server.url))
-            .bearer_auth(TOKEN)
-            .json(&serde_json::json!({"embedding": b.faces[0].embedding, "k": 3}))
-            .send()
-            .expect("search"),
-    );
+    let s: SearchResponse = json(post_json(
+        &server.url,
+        "/v1/search",
+        &serde_json::json!({"embedding": b.faces[0].embedding, "k": 3}),
+    ));
     assert_eq!(s.matches[0].id, entry.id);
 
     let r = client()
@@ -355,14 +341,11 @@ fn gallery_enrol_search_rename_delete_and_verify() {
     // Verify: same person, different people.
     let b64 = |f: &str| STANDARD.encode(std::fs::read(dir.join(f)).expect("photo"));
     let verify = |x: &str, y: &str| -> VerifyResponse {
-        json(
-            client()
-                .post(format!("{}/v1/verify", server.url))
-                .bearer_auth(TOKEN)
-                .json(&serde_json::json!({"image_a": b64(x), "image_b": b64(y)}))
-                .send()
-                .expect("verify"),
-        )
+        json(post_json(
+            &server.url,
+            "/v1/verify",
+            &serde_json::json!({"image_a": b64(x), "image_b": b64(y)}),
+        ))
     };
     assert!(verify("img1.jpg", "img2.jpg").same_person);
     let people = common::identities(&dir);

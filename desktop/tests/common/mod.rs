@@ -1,6 +1,10 @@
 //! Helpers shared by the desktop test binaries.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use facelens_desktop::FacelensApp;
 
 /// `../shared/testdata/faces`, or `None` (after printing SKIPPED) when it is absent.
 pub fn faces_dir() -> Option<PathBuf> {
@@ -14,4 +18,23 @@ pub fn faces_dir() -> Option<PathBuf> {
         );
         None
     }
+}
+
+/// Steps the app (real time passes: the worker is a real thread) until `done` or a timeout.
+#[allow(dead_code)] // the CLI test binary shares this module but drives no window
+pub fn step_until(
+    h: &mut Harness<'static, FacelensApp>,
+    what: &str,
+    done: impl Fn(&FacelensApp) -> bool,
+) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "timed out waiting for {what}"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run_steps(3);
 }
