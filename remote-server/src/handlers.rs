@@ -97,6 +97,11 @@ fn check_count(st: &AppState, n: usize) -> ApiResult<()> {
     Ok(())
 }
 
+/// A gallery lock whose holder panicked.
+fn poisoned<T>(_: std::sync::PoisonError<T>) -> ApiError {
+    ApiError::Internal("gallery lock poisoned".into())
+}
+
 fn not_served(st: &AppState, what: &'static str) -> ApiError {
     ApiError::NotServed {
         role: st.config.role.name(),
@@ -154,9 +159,7 @@ async fn embed_analyze_match(
         let queries = embeddings.clone();
         let k = top_k.min(MAX_TOP_K);
         blocking(move || {
-            let g = gallery
-                .read()
-                .map_err(|_| ApiError::Internal("gallery lock poisoned".into()))?;
+            let g = gallery.read().map_err(poisoned)?;
             queries
                 .iter()
                 .map(|e| g.search(e, k).map_err(|e| ApiError::Core(e.into())))
@@ -373,9 +376,7 @@ pub async fn search(
     let k = req.k.min(MAX_TOP_K);
     let gallery = st.gallery()?;
     let matches = blocking(move || {
-        let g = gallery
-            .read()
-            .map_err(|_| ApiError::Internal("gallery lock poisoned".into()))?;
+        let g = gallery.read().map_err(poisoned)?;
         g.search(&e, k).map_err(|e| ApiError::Core(e.into()))
     })
     .await?;
@@ -387,9 +388,7 @@ pub async fn search(
 pub async fn gallery_list(State(st): State<AppState>) -> ApiResult<Json<GalleryList>> {
     let gallery = st.gallery()?;
     let entries = blocking(move || {
-        let g = gallery
-            .read()
-            .map_err(|_| ApiError::Internal("gallery lock poisoned".into()))?;
+        let g = gallery.read().map_err(poisoned)?;
         Ok(g.entries().cloned().collect())
     })
     .await?;
@@ -418,9 +417,7 @@ pub async fn gallery_enrol(
     let limits = st.limits();
     let entry = blocking(move || {
         let thumb = image_from_base64(&req.thumbnail_png, limits)?;
-        let mut g = gallery
-            .write()
-            .map_err(|_| ApiError::Internal("gallery lock poisoned".into()))?;
+        let mut g = gallery.write().map_err(poisoned)?;
         let id = g
             .enrol(&req.name, &req.source, &e, &thumb)
             .map_err(|e| ApiError::Core(e.into()))?;
@@ -442,9 +439,7 @@ pub async fn gallery_rename(
     let req = json_body(body)?;
     let gallery = st.gallery()?;
     let entry = blocking(move || {
-        let mut g = gallery
-            .write()
-            .map_err(|_| ApiError::Internal("gallery lock poisoned".into()))?;
+        let mut g = gallery.write().map_err(poisoned)?;
         g.rename(id, &req.name)
             .map_err(|e| ApiError::Core(e.into()))?;
         entry_of(&g, id)
@@ -462,9 +457,7 @@ pub async fn gallery_delete(
 ) -> ApiResult<StatusCode> {
     let gallery = st.gallery()?;
     blocking(move || {
-        let mut g = gallery
-            .write()
-            .map_err(|_| ApiError::Internal("gallery lock poisoned".into()))?;
+        let mut g = gallery.write().map_err(poisoned)?;
         g.delete(id).map_err(|e| ApiError::Core(e.into()))
     })
     .await?;
@@ -481,9 +474,7 @@ pub async fn gallery_thumbnail(
     let gallery = st.gallery()?;
     let png = blocking(move || {
         let path = {
-            let g = gallery
-                .read()
-                .map_err(|_| ApiError::Internal("gallery lock poisoned".into()))?;
+            let g = gallery.read().map_err(poisoned)?;
             entry_of(&g, id)?;
             g.thumbnail_path(id)
         };
