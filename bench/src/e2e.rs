@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use facelens_core::api::Timings;
+use facelens_core::models::mtcnn::MtcnnConfig;
 use facelens_core::runtime::SessionOptions;
 use facelens_core::{Pipeline, PipelineConfig};
 
@@ -17,7 +18,7 @@ pub struct Variant {
     pub config: PipelineConfig,
 }
 
-/// The variants: today's defaults, and the two "before" settings this project changed.
+/// The variants: today's defaults, and the "before" settings this project changed.
 pub fn variants(models: &Path) -> Vec<Variant> {
     let base = PipelineConfig {
         models_dir: Some(models.to_path_buf()),
@@ -33,6 +34,16 @@ pub fn variants(models: &Path) -> Vec<Variant> {
             name: "before: attribute models run per face",
             config: PipelineConfig {
                 batch_faces: false,
+                ..base.clone()
+            },
+        },
+        Variant {
+            name: "before: every pyramid level fully padded",
+            config: PipelineConfig {
+                detector: MtcnnConfig {
+                    pad_per_level: false,
+                    ..MtcnnConfig::default()
+                },
                 ..base.clone()
             },
         },

@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use facelens_core::models::mtcnn::MtcnnConfig;
+use facelens_core::models::mtcnn::{MtcnnConfig, WorkingGeometry};
+use facelens_core::pyramid::PyramidLevel;
 use serde_json::Value;
 
 use crate::accuracy::{self, PhotoResult};
@@ -88,22 +89,10 @@ fn name(p: &Path) -> String {
 /// P-Net input pixels over the pyramid facelens builds for a `w`×`h` photo.
 fn pnet_pixels(w: u32, h: u32) -> f64 {
     let c = MtcnnConfig::default();
-    let long = w.max(h);
-    let s = if long > c.max_side_px {
-        f64::from(c.max_side_px) / f64::from(long)
-    } else {
-        1.0
-    };
-    let (ww, wh) = ((f64::from(w) * s).round(), (f64::from(h) * s).round());
-    let pad = (f64::from(c.edge_pad) * ww.max(wh)).floor();
-    let (pw, ph) = (ww + 2.0 * pad, wh + 2.0 * pad);
-    #[allow(clippy::cast_possible_truncation)]
-    let scales =
-        facelens_core::models::mtcnn::pyramid_scales(pw.min(ph) as f32, c.min_face_px, c.factor);
-    scales
-        .iter()
-        .map(|&k| (pw * f64::from(k)).round() * (ph * f64::from(k)).round())
-        .sum()
+    let levels = WorkingGeometry::of(w, h, &c).pyramid(&c);
+    #[allow(clippy::cast_precision_loss)]
+    let px = levels.iter().map(PyramidLevel::pixels).sum::<u64>() as f64;
+    px
 }
 
 #[allow(clippy::too_many_lines)]

@@ -27,6 +27,7 @@ pub mod models;
 pub mod pipeline;
 pub mod preprocess;
 pub mod provision;
+pub mod pyramid;
 pub mod runtime;
 pub mod stages;
 pub mod tfjs;

@@ -31,21 +31,58 @@ pub enum Filter {
 /// Resizes `src` to `width`×`height`. Zero-sized targets give an empty image.
 #[must_use]
 pub fn resize(src: &RgbImage, width: u32, height: u32, filter: Filter) -> RgbImage {
-    let mut dst = RgbImage::new(width, height);
-    if width == 0 || height == 0 || src.width() == 0 || src.height() == 0 {
-        return dst;
-    }
     if (width, height) == src.dimensions() {
-        dst.copy_from_slice(src);
+        return src.clone();
+    }
+    let (sw, sh) = src.dimensions();
+    let whole = RegionPx {
+        left: 0.0,
+        top: 0.0,
+        width: f64::from(sw),
+        height: f64::from(sh),
+    };
+    resize_region(src, whole, width, height, filter)
+}
+
+/// A rectangle inside an image with sub-pixel edges, in that image's pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RegionPx {
+    /// Left edge.
+    pub left: f64,
+    /// Top edge.
+    pub top: f64,
+    /// Width.
+    pub width: f64,
+    /// Height.
+    pub height: f64,
+}
+
+/// Resizes the part `region` of `src` (which must lie inside it) to `width`×`height`, without
+/// copying it out first. Zero-sized targets or regions give an empty (black) image.
+#[must_use]
+pub fn resize_region(
+    src: &RgbImage,
+    region: RegionPx,
+    width: u32,
+    height: u32,
+    filter: Filter,
+) -> RgbImage {
+    let mut dst = RgbImage::new(width, height);
+    if width == 0 || height == 0 || region.width <= 0.0 || region.height <= 0.0 {
         return dst;
     }
-    let shrinking = width <= src.width() && height <= src.height();
+    let shrinking = f64::from(width) <= region.width && f64::from(height) <= region.height;
     let alg = match filter {
         Filter::Area if shrinking => ResizeAlg::Convolution(FilterType::Box),
         Filter::Area => ResizeAlg::Convolution(FilterType::Bilinear),
         Filter::Bilinear => ResizeAlg::Interpolation(FilterType::Bilinear),
     };
-    let opts = ResizeOptions::new().resize_alg(alg);
+    let opts = ResizeOptions::new().resize_alg(alg).crop(
+        region.left,
+        region.top,
+        region.width,
+        region.height,
+    );
     let (sw, sh) = src.dimensions();
     let result = ImageRef::new(sw, sh, src.as_raw(), PixelType::U8x3)
         .map_err(|e| e.to_string())
@@ -56,9 +93,10 @@ pub fn resize(src: &RgbImage, width: u32, height: u32, filter: Filter) -> RgbIma
                 .resize(&src_view, &mut dst_view, &opts)
                 .map_err(|e| e.to_string())
         });
-    // Both buffers are RGB8 of exactly the sizes given, so this cannot fail; log if it ever does.
+    // Both buffers are RGB8 of exactly the sizes given; only a region reaching outside `src` (a
+    // caller's bug) can fail. Log it; the image stays black.
     if let Err(e) = result {
-        tracing::error!("resize {sw}x{sh} -> {width}x{height} failed: {e}");
+        tracing::error!("resize {sw}x{sh} {region:?} -> {width}x{height} failed: {e}");
     }
     dst
 }
@@ -82,12 +120,24 @@ pub fn pad_reflect(img: &RgbImage, pad: u32) -> RgbImage {
         j
     };
     let p = i64::from(pad);
-    RgbImage::from_fn(w + 2 * pad, h + 2 * pad, |x, y| {
-        *img.get_pixel(
-            reflect(i64::from(x) - p, i64::from(w)),
-            reflect(i64::from(y) - p, i64::from(h)),
-        )
-    })
+    let (w_us, pad_us) = (w as usize, pad as usize);
+    let out_w = w_us + 2 * pad_us;
+    // Row by row: the reflected columns of each row once, then whole rows copied.
+    let cols: Vec<usize> = (0..out_w)
+        .map(|x| reflect(x as i64 - p, i64::from(w)) as usize)
+        .collect();
+    let mut out = RgbImage::new(w + 2 * pad, h + 2 * pad);
+    let raw = img.as_raw();
+    for (y, row) in out.chunks_exact_mut(out_w * 3).enumerate() {
+        let sy = reflect(y as i64 - p, i64::from(h)) as usize;
+        let src = &raw[sy * w_us * 3..(sy + 1) * w_us * 3];
+        row[pad_us * 3..(pad_us + w_us) * 3].copy_from_slice(src);
+        for x in (0..pad_us).chain(pad_us + w_us..out_w) {
+            let sx = cols[x] * 3;
+            row[x * 3..x * 3 + 3].copy_from_slice(&src[sx..sx + 3]);
+        }
+    }
+    out
 }
 
 /// Pads `img` by `pad` pixels on every side with black.

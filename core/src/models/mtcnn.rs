@@ -13,6 +13,7 @@ use crate::error::ModelError;
 use crate::geometry::{Overlap, ScoredBox, nms};
 use crate::preprocess::{Filter, RectPx, crop_resize, pad_reflect, resize};
 use crate::provision::ModelStore;
+use crate::pyramid::{PyramidLevel, plan_levels};
 use crate::runtime::SessionOptions;
 
 /// Detector settings.
@@ -30,6 +31,9 @@ pub struct MtcnnConfig {
     /// Mirror-pad every side by this fraction of the longer side, so faces cut by the frame are
     /// still found; detections centred outside the real image (mirror copies) are dropped. 0 = off.
     pub edge_pad: f32,
+    /// Pad each pyramid level only as much as a face of its size can stick out (see
+    /// [`crate::pyramid`]); `false` pads every level fully, as before (kept for benchmarks).
+    pub pad_per_level: bool,
 }
 
 impl Default for MtcnnConfig {
@@ -40,6 +44,7 @@ impl Default for MtcnnConfig {
             thresholds: [0.6, 0.7, 0.95],
             max_side_px: 2000,
             edge_pad: 0.15,
+            pad_per_level: true,
         }
     }
 }
@@ -60,6 +65,67 @@ pub struct DetectOutcome {
     pub no_face_reason: Option<String>,
 }
 
+/// The image the detector works on for a photo: shrunk to `max_side_px`, then mirror-padded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WorkingGeometry {
+    /// Photo pixels → working pixels (1 when the photo is small enough).
+    pub scale: f32,
+    /// Working image width before padding.
+    pub width: u32,
+    /// Working image height before padding.
+    pub height: u32,
+    /// Mirror padding on every side, working pixels.
+    pub pad_px: u32,
+}
+
+impl WorkingGeometry {
+    /// The geometry for a `width`×`height` photo.
+    #[must_use]
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    pub fn of(width: u32, height: u32, cfg: &MtcnnConfig) -> Self {
+        let long = width.max(height);
+        let scale = if long > cfg.max_side_px {
+            cfg.max_side_px as f32 / long as f32
+        } else {
+            1.0
+        };
+        let (w, h) = if scale < 1.0 {
+            (
+                ((width as f32 * scale).round() as u32).max(1),
+                ((height as f32 * scale).round() as u32).max(1),
+            )
+        } else {
+            (width, height)
+        };
+        let pad_px = ((cfg.edge_pad.clamp(0.0, 0.5) * w.max(h) as f32) as u32)
+            .min(w)
+            .min(h);
+        Self {
+            scale,
+            width: w,
+            height: h,
+            pad_px,
+        }
+    }
+
+    /// The P-Net pyramid over this working image.
+    #[must_use]
+    pub fn pyramid(&self, cfg: &MtcnnConfig) -> Vec<PyramidLevel> {
+        plan_levels(
+            self.width,
+            self.height,
+            self.pad_px,
+            cfg.min_face_px,
+            cfg.factor,
+            cfg.pad_per_level,
+        )
+    }
+}
+
 /// The three MTCNN nets.
 #[derive(Debug)]
 pub struct Mtcnn {
@@ -71,21 +137,6 @@ pub struct Mtcnn {
 const NORM_MEAN: f32 = 127.5;
 const NORM_SCALE: f32 = 0.007_812_5;
 const BATCH: usize = 128;
-
-/// Pyramid scales for an image whose shorter side is `min_side`.
-#[must_use]
-pub fn pyramid_scales(min_side: f32, min_face_px: f32, factor: f32) -> Vec<f32> {
-    let m = 12.0 / min_face_px;
-    let mut scales = Vec::new();
-    let mut min_layer = min_side * m;
-    let mut scale = m;
-    while min_layer >= 12.0 {
-        scales.push(scale);
-        scale *= factor;
-        min_layer *= factor;
-    }
-    scales
-}
 
 /// Makes a box square around its centre (side = the longer side).
 #[must_use]
@@ -128,13 +179,15 @@ fn fix(b: ScoredBox) -> ScoredBox {
 }
 
 /// Candidates of one P-Net output map. `reg` is `[W', H', 4]` and `prob` `[W', H', 2]` (transposed).
+/// `cell_offset` is where the map starts among the cells of the fully padded level; boxes are in
+/// padded working-image pixels.
 #[must_use]
 #[allow(clippy::cast_precision_loss)]
 pub fn pnet_candidates(
     prob: &[f32],
     reg: &[f32],
-    w_out: usize,
-    h_out: usize,
+    (w_out, h_out): (usize, usize),
+    cell_offset: (usize, usize),
     scale: f32,
     threshold: f32,
 ) -> Vec<ScoredBoxReg> {
@@ -144,7 +197,7 @@ pub fn pnet_candidates(
             let i = cx * h_out + cy;
             let p = prob[i * 2 + 1];
             if p >= threshold {
-                let (fx, fy) = (cx as f32, cy as f32);
+                let (fx, fy) = ((cx + cell_offset.0) as f32, (cy + cell_offset.1) as f32);
                 out.push(ScoredBoxReg {
                     b: ScoredBox {
                         x1: ((2.0 * fx + 1.0) / scale).trunc(),
@@ -170,15 +223,24 @@ pub struct ScoredBoxReg {
     pub reg: [f32; 4],
 }
 
-/// Packs an image transposed (x-major) and normalised: index `[x][y][c]`.
+/// Packs an image transposed (x-major) and normalised: index `[x][y][c]`, appended to `out`.
+/// Works in bands of rows so both the reads and the writes stay in cache.
 fn pack_transposed(img: &RgbImage, out: &mut Vec<f32>) {
-    let (w, h) = img.dimensions();
+    const BAND: usize = 16;
+    let (w, h) = (img.width() as usize, img.height() as usize);
     let raw = img.as_raw();
-    for x in 0..w as usize {
-        for y in 0..h as usize {
-            let p = (y * w as usize + x) * 3;
-            for c in 0..3 {
-                out.push((f32::from(raw[p + c]) - NORM_MEAN) * NORM_SCALE);
+    let start = out.len();
+    out.resize(start + w * h * 3, 0.0);
+    let dst = &mut out[start..];
+    for y0 in (0..h).step_by(BAND) {
+        let y1 = (y0 + BAND).min(h);
+        for x in 0..w {
+            let col = &mut dst[(x * h + y0) * 3..(x * h + y1) * 3];
+            for (y, px) in (y0..y1).zip(col.chunks_exact_mut(3)) {
+                let p = (y * w + x) * 3;
+                for (d, &v) in px.iter_mut().zip(&raw[p..p + 3]) {
+                    *d = (f32::from(v) - NORM_MEAN) * NORM_SCALE;
+                }
             }
         }
     }
@@ -222,53 +284,33 @@ impl Mtcnn {
         img: &RgbImage,
         cfg: &MtcnnConfig,
     ) -> Result<DetectOutcome, ModelError> {
-        let (w0, h0) = img.dimensions();
-        let long = w0.max(h0);
-        let work_scale = if long > cfg.max_side_px {
-            cfg.max_side_px as f32 / long as f32
-        } else {
-            1.0
-        };
+        let geo = WorkingGeometry::of(img.width(), img.height(), cfg);
+        let work_scale = geo.scale;
         let shrunk;
         let work: &RgbImage = if work_scale < 1.0 {
-            shrunk = resize(
-                img,
-                ((w0 as f32 * work_scale).round() as u32).max(1),
-                ((h0 as f32 * work_scale).round() as u32).max(1),
-                Filter::Area,
-            );
+            shrunk = resize(img, geo.width, geo.height, Filter::Area);
             &shrunk
         } else {
             img
         };
-        #[allow(
-            clippy::cast_precision_loss,
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss
-        )]
-        let pad = ((cfg.edge_pad.clamp(0.0, 0.5) * work.width().max(work.height()) as f32) as u32)
-            .min(work.width())
-            .min(work.height());
         let base = work;
         let padded;
-        let work: &RgbImage = if pad > 0 {
-            padded = pad_reflect(work, pad);
+        let work: &RgbImage = if geo.pad_px > 0 {
+            padded = pad_reflect(work, geo.pad_px);
             &padded
         } else {
             work
         };
-        let pad = pad as f32;
-        let (w, h) = work.dimensions();
-        let min_face = cfg.min_face_px.min(w.min(h) as f32).max(12.0);
+        let pad = geo.pad_px as f32;
 
         // Stage 1: P-Net over the pyramid.
         let mut best_p = 0.0f32;
         let mut cands: Vec<Cand> = Vec::new();
-        for s in pyramid_scales(w.min(h) as f32, min_face, cfg.factor) {
-            let (ws, hs) = ((w as f32 * s).ceil() as u32, (h as f32 * s).ceil() as u32);
-            let level = resize(work, ws, hs, Filter::Area);
+        for level in &geo.pyramid(cfg) {
+            let (ws, hs, s) = (level.width, level.height, level.scale);
+            let pixels = level.build(work);
             let mut data = Vec::with_capacity((ws * hs * 3) as usize);
-            pack_transposed(&level, &mut data);
+            pack_transposed(&pixels, &mut data);
             let out = self
                 .pnet
                 .run("input_1", &[1, ws as usize, hs as usize, 3], data)?;
@@ -280,8 +322,14 @@ impl Mtcnn {
                 .skip(1)
                 .step_by(2)
                 .fold(best_p, |a, &p| a.max(p));
-            let level_cands =
-                pnet_candidates(&prob.data, &reg.data, w_out, h_out, s, cfg.thresholds[0]);
+            let level_cands = pnet_candidates(
+                &prob.data,
+                &reg.data,
+                (w_out, h_out),
+                level.cell_offset,
+                s,
+                cfg.thresholds[0],
+            );
             let boxes: Vec<ScoredBox> = level_cands.iter().map(|c| c.b).collect();
             cands.extend(nms(&boxes, 0.5, Overlap::Union).into_iter().map(|i| Cand {
                 b: level_cands[i].b,
@@ -529,16 +577,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pyramid_matches_reference_formula() {
-        let s = pyramid_scales(100.0, 20.0, 0.709);
-        // m = 0.6; levels while 100 * 0.6 * 0.709^k >= 12 → k = 0..=4.
-        assert_eq!(s.len(), 5);
-        assert!((s[0] - 0.6).abs() < 1e-6);
-        assert!((s[4] - 0.6 * 0.709f32.powi(4)).abs() < 1e-6);
-        assert!(pyramid_scales(10.0, 20.0, 0.709).is_empty());
-    }
-
-    #[test]
     fn pnet_decoding_places_cells() {
         // A 2×3 (W'×H') map with one confident cell at (cx=1, cy=2).
         let (w, h) = (2, 3);
@@ -547,7 +585,7 @@ mod tests {
         let i = h + 2;
         prob[i * 2 + 1] = 0.9;
         reg[i * 4..i * 4 + 4].copy_from_slice(&[0.1, 0.2, 0.3, 0.4]);
-        let c = pnet_candidates(&prob, &reg, w, h, 0.5, 0.6);
+        let c = pnet_candidates(&prob, &reg, (w, h), (0, 0), 0.5, 0.6);
         assert_eq!(c.len(), 1);
         // x1 = fix((2·1 + 1)/0.5) = 6, y1 = fix((2·2 + 1)/0.5) = 10, x2 = fix(14/0.5) = 28, y2 = fix(16/0.5) = 32.
         assert_eq!(
@@ -555,6 +593,12 @@ mod tests {
             (6.0, 10.0, 28.0, 32.0)
         );
         assert_eq!(c[0].reg, [0.1, 0.2, 0.3, 0.4]);
+        // The same map as a crop 3 cells right and 1 down of the full level: cell (4, 3) there.
+        let c = pnet_candidates(&prob, &reg, (w, h), (3, 1), 0.5, 0.6);
+        assert_eq!(
+            (c[0].b.x1, c[0].b.y1, c[0].b.x2, c[0].b.y2),
+            (18.0, 14.0, 40.0, 36.0)
+        );
     }
 
     #[test]

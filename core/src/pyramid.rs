@@ -1,0 +1,200 @@
+//! The detector's image pyramid, planned cheaply. Pure functions, no model.
+//!
+//! MTCNN's first net (P-Net) slides a 12×12 window over the photo shrunk by a series of scales;
+//! a face of side `12 / scale` pixels fits the window at `scale`, with a stride of 2 level pixels.
+//!
+//! The working image is mirror-padded so faces cut by the frame are still found, but a face whose
+//! centre lies inside the photo sticks out by at most half its side. So a level needs only
+//! [`LEVEL_PAD_WINDOWS`] windows of padding, not the whole pad: the large levels (small faces)
+//! are nearly unpadded, which removes most of the padding's cost. Each level is an exact crop of
+//! the fully padded level (same resampling grid, same P-Net cells), so it finds nothing the
+//! fully padded pyramid would not.
+
+use image::RgbImage;
+
+use crate::preprocess::{Filter, RegionPx, resize_region};
+
+/// P-Net's window side, pixels.
+pub const WINDOW_PX: f32 = 12.0;
+
+/// Mirror padding of a level, in windows (P-Net's 12-px window at the level's scale): half a
+/// window for a face centred on the frame's edge, plus a quarter for the net's stride and the
+/// box regression.
+pub const LEVEL_PAD_WINDOWS: f32 = 0.75;
+
+/// Pyramid scales for an image whose shorter side is `min_side`.
+#[must_use]
+pub fn pyramid_scales(min_side: f32, min_face_px: f32, factor: f32) -> Vec<f32> {
+    let m = WINDOW_PX / min_face_px;
+    let mut scales = Vec::new();
+    let mut min_layer = min_side * m;
+    let mut scale = m;
+    while min_layer >= WINDOW_PX {
+        scales.push(scale);
+        scale *= factor;
+        min_layer *= factor;
+    }
+    scales
+}
+
+/// One pyramid level: a crop of the level the fully padded working image would give, so its
+/// pixels and P-Net's outputs are exactly those of that full level (a subset of its cells).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PyramidLevel {
+    /// Working-image pixels → level pixels (nominal; MTCNN's box formula uses it).
+    pub scale: f32,
+    /// The part of the padded working image this level shows, in padded-image pixels.
+    pub region: RegionPx,
+    /// P-Net output cells of the full level left out on the left and top (the crop is an even
+    /// number of level pixels, P-Net's stride, so the cells line up).
+    pub cell_offset: (usize, usize),
+    /// Level width, pixels.
+    pub width: u32,
+    /// Level height, pixels.
+    pub height: u32,
+}
+
+impl PyramidLevel {
+    /// Pixels P-Net reads at this level.
+    #[must_use]
+    pub fn pixels(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height)
+    }
+
+    /// The level's pixels, area-averaged from the padded working image.
+    #[must_use]
+    pub fn build(&self, padded: &RgbImage) -> RgbImage {
+        resize_region(padded, self.region, self.width, self.height, Filter::Area)
+    }
+}
+
+/// The levels for a `base_w`×`base_h` working image mirror-padded by `pad_max` on every side.
+/// Scales follow [`pyramid_scales`] over the fully padded image; a level whose own (less padded)
+/// crop is too small for one window is left out. `per_level: false` gives every level the whole
+/// pad.
+#[must_use]
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+pub fn plan_levels(
+    base_w: u32,
+    base_h: u32,
+    pad_max: u32,
+    min_face_px: f32,
+    factor: f32,
+    per_level: bool,
+) -> Vec<PyramidLevel> {
+    let (pw, ph) = (base_w + 2 * pad_max, base_h + 2 * pad_max);
+    let min_face = min_face_px.min(pw.min(ph) as f32).max(WINDOW_PX);
+    pyramid_scales(pw.min(ph) as f32, min_face, factor)
+        .into_iter()
+        .filter_map(|scale| {
+            // The full level, as MTCNN sizes it, and its true resampling ratios.
+            let (fw, fh) = ((pw as f32 * scale).ceil(), (ph as f32 * scale).ceil());
+            let (rx, ry) = (f64::from(fw) / f64::from(pw), f64::from(fh) / f64::from(ph));
+            let pad = if per_level {
+                ((LEVEL_PAD_WINDOWS * WINDOW_PX / scale).ceil() as u32).min(pad_max)
+            } else {
+                pad_max
+            };
+            // Padding left out, in level pixels, rounded down to P-Net's stride.
+            let skip = f64::from(pad_max - pad);
+            let even = |v: f64| 2 * (v / 2.0).floor() as u32;
+            let (x0, y0) = (even(skip * rx), even(skip * ry));
+            let (width, height) = (fw as u32 - 2 * x0, fh as u32 - 2 * y0);
+            (width.min(height) as f32 >= WINDOW_PX).then_some(PyramidLevel {
+                scale,
+                region: RegionPx {
+                    left: f64::from(x0) / rx,
+                    top: f64::from(y0) / ry,
+                    width: f64::from(width) / rx,
+                    height: f64::from(height) / ry,
+                },
+                cell_offset: (x0 as usize / 2, y0 as usize / 2),
+                width,
+                height,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scales_match_the_reference_formula() {
+        let s = pyramid_scales(100.0, 20.0, 0.709);
+        assert!((s[0] - 0.6).abs() < 1e-6);
+        assert!((s[1] - 0.6 * 0.709).abs() < 1e-6);
+        assert!(s.iter().all(|&x| 100.0 * x >= 12.0));
+        assert!(pyramid_scales(10.0, 20.0, 0.709).is_empty());
+    }
+
+    #[test]
+    fn large_levels_get_little_padding_small_levels_all_of_it() {
+        let levels = plan_levels(2000, 1500, 300, 20.0, 0.709, true);
+        let full = plan_levels(2000, 1500, 300, 20.0, 0.709, false);
+        assert_eq!(full.len(), levels.len());
+        // 20-px faces: about 0.75 × 20 px = 15 px of padding kept, not 300.
+        let first = levels[0];
+        assert!((first.scale - 0.6).abs() < 1e-6);
+        let kept = 300.0 - first.region.left;
+        assert!((15.0..=18.0).contains(&kept), "{kept}");
+        let last = levels[levels.len() - 1];
+        assert_eq!(last.cell_offset, (0, 0), "a small level sees the whole pad");
+        for (l, f) in levels.iter().zip(&full) {
+            // The full level covers the whole padded image from its corner.
+            assert_eq!((f.region.left, f.cell_offset), (0.0, (0, 0)));
+            assert!((f.region.width - 2600.0).abs() < 1e-9);
+            // Each crop is the full level minus whole P-Net cells on every side.
+            assert_eq!(l.width + 4 * l.cell_offset.0 as u32, f.width);
+            assert_eq!(l.height + 4 * l.cell_offset.1 as u32, f.height);
+            assert!(l.region.left >= 0.0 && l.region.left + l.region.width <= 2600.0 + 1e-9);
+            assert!(l.width.min(l.height) >= 12);
+        }
+        // Much less for P-Net to read than padding every level fully.
+        let total: u64 = levels.iter().map(PyramidLevel::pixels).sum();
+        let full_total: u64 = full.iter().map(PyramidLevel::pixels).sum();
+        assert!(total * 10 < full_total * 7, "{total} vs {full_total}");
+    }
+
+    #[test]
+    fn tiny_images_still_get_a_level() {
+        let levels = plan_levels(14, 14, 2, 20.0, 0.709, true);
+        assert_eq!(levels.len(), 1);
+        assert!((12..=13).contains(&levels[0].width));
+    }
+
+    #[test]
+    fn a_cropped_level_has_the_full_levels_pixels() {
+        let padded = RgbImage::from_fn(640, 480, |x, y| {
+            #[allow(clippy::cast_possible_truncation)]
+            image::Rgb([
+                (x * 7 % 256) as u8,
+                (y * 13 % 256) as u8,
+                ((x ^ y) % 256) as u8,
+            ])
+        });
+        let cropped = plan_levels(440, 280, 100, 20.0, 0.709, true);
+        let full = plan_levels(440, 280, 100, 20.0, 0.709, false);
+        let (l, f) = (cropped[0], full[0]);
+        assert!(l.cell_offset.0 > 0);
+        let (a, b) = (l.build(&padded), f.build(&padded));
+        let (ox, oy) = (2 * l.cell_offset.0 as u32, 2 * l.cell_offset.1 as u32);
+        let mut worst = 0;
+        for (x, y, p) in a.enumerate_pixels() {
+            let q = b.get_pixel(x + ox, y + oy);
+            worst =
+                p.0.iter()
+                    .zip(q.0)
+                    .map(|(u, v)| u.abs_diff(v))
+                    .max()
+                    .unwrap_or(0)
+                    .max(worst);
+        }
+        assert!(worst <= 1, "largest difference {worst}");
+    }
+}
