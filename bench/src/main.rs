@@ -47,8 +47,8 @@ struct Args {
     /// Quantisations.
     #[arg(long, value_delimiter = ',', default_value = "f32,f16,i8")]
     quantisations: Vec<String>,
-    /// Largest gallery size measured with f16/i8 (f16 adds are slow on CPUs without native
-    /// half-precision arithmetic); f32 runs at every size.
+    /// Largest gallery size also measured with f16/i8 (keeps a 2-core run under an hour); f32
+    /// runs at every size.
     #[arg(long, default_value_t = 100_000)]
     quantised_max: usize,
     /// The command line to quote in the report.

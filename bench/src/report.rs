@@ -163,7 +163,7 @@ pub fn render(i: &Inputs<'_>) -> anyhow::Result<String> {
     }
     writeln!(
         s,
-        "\n\"in model runs\" is the share of the wall time spent inside ONNX Runtime's `run`; the rest is decoding, resizing, cropping, NMS and glue. The \"before\" rows are earlier settings, measured in the same run: per-face attribute model runs (now one batch for FaceRes, GEAR and emotion) and ONNX Runtime's default spinning worker threads (now off).\n"
+        "\n\"in model runs\" is the share of the wall time spent inside ONNX Runtime's `run`; the rest is decoding, resizing, cropping, NMS and glue. The \"before\" rows are earlier settings, measured in the same run: per-face attribute model runs (now one batch for FaceRes, GEAR and emotion), every detector pyramid level padded fully (now each level only as far as a face of its size can stick out; `core/src/pyramid.rs`) and ONNX Runtime's default spinning worker threads (now off).\n"
     )?;
 
     // 3. peer
@@ -276,7 +276,7 @@ pub fn render(i: &Inputs<'_>) -> anyhow::Result<String> {
     writeln!(s, "## 5. Gallery scale (usearch HNSW, cosine, 512-d)\n")?;
     writeln!(
         s,
-        "Random unit vectors plus the real embeddings of the labelled photos. 1000 queries on one thread; recall@10 against exact brute force on the first 100. f16 and i8 stop at 100k vectors: f16 adds run at a few hundred per second on this CPU (no native half-precision arithmetic), so 1M would take hours.\n"
+        "Random unit vectors plus the real embeddings of the labelled photos. 1000 queries on one thread; recall@10 against exact brute force on the first 100. usearch is built with its SIMD kernels (`numkong`). f16 and i8 stop at `FACELENS_BENCH_QUANTISED_MAX` vectors to keep the run under an hour on 2 cores.\n"
     )?;
     writeln!(
         s,
