@@ -151,6 +151,7 @@ fn a_dropped_non_image_shows_an_error() {
     h.get_by_label_contains("unsupported or unrecognised image format");
     // Bytes without a path (a browser drag) go the same way.
     h.state_mut().push(Command::DismissError);
+    step_until(&mut h, "the error dismissed", |a| a.error.is_none());
     h.input_mut().dropped_files.push(Arc::new(TestDrop {
         path: PathBuf::new(),
         bytes: b"<html>".to_vec(),
