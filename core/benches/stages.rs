@@ -153,6 +153,10 @@ fn stages(c: &mut Criterion) {
         c.bench_function("search/usearch_10k_top5", |b| {
             b.iter(|| index.search(black_box(&v), 5))
         });
+        // What the gallery does up to `EXACT_SEARCH_MAX_ENTRIES` entries.
+        c.bench_function("search/usearch_10k_exact_top5", |b| {
+            b.iter(|| index.exact_search(black_box(&v), 5))
+        });
     }
 }
 
