@@ -1,5 +1,6 @@
-//! End-to-end timing: each photo analysed `runs` times (after a warm-up) by a fresh pipeline per
-//! variant; medians per stage, faces found, and the share of time inside ONNX Runtime.
+//! End-to-end timing: each photo analysed `runs` times (after a warm-up) by one pipeline per
+//! variant, the variants taking turns; medians per stage, faces found, and the share of time inside
+//! ONNX Runtime.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -34,6 +35,26 @@ pub fn variants(models: &Path) -> Vec<Variant> {
             name: "before: attribute models run per face",
             config: PipelineConfig {
                 batch_faces: false,
+                ..base.clone()
+            },
+        },
+        Variant {
+            name: "before: MTCNN's PRelu as pinned",
+            config: PipelineConfig {
+                session: SessionOptions {
+                    rewrite_graphs: false,
+                    ..SessionOptions::default()
+                },
+                ..base.clone()
+            },
+        },
+        Variant {
+            name: "before: pyramid levels one after another",
+            config: PipelineConfig {
+                detector: MtcnnConfig {
+                    parallel_pyramid: false,
+                    ..MtcnnConfig::default()
+                },
                 ..base.clone()
             },
         },
@@ -82,27 +103,53 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Runs every variant on every photo.
+/// Idle time before each timed run, milliseconds.
+const GAP_MS: u64 = 100;
+
+/// One timed analysis: stage times, share inside model runs, faces, width, height.
+type Sample = (Timings, f64, usize, u32, u32);
+
+fn sample(p: &mut Pipeline, photo: &Path) -> anyhow::Result<Sample> {
+    let m0 = facelens_core::models::model_run_ns();
+    let t0 = Instant::now();
+    let a = p.analyze_file(photo, None)?;
+    let wall_ns = t0.elapsed().as_nanos().max(1);
+    let model_ns = facelens_core::models::model_run_ns() - m0;
+    #[allow(clippy::cast_precision_loss)]
+    let share = model_ns as f64 / wall_ns as f64;
+    Ok((a.timings, share, a.faces.len(), a.width_px, a.height_px))
+}
+
+/// Runs every variant on every photo. All variants are loaded at once and take turns, one run
+/// each per round, so that a slow spell of a noisy machine hits them alike, with an idle gap of
+/// [`GAP_MS`] before every run.
 ///
 /// # Errors
 /// Model loading or analysis failures.
 pub fn run(models: &Path, photos: &[PathBuf], runs: usize) -> anyhow::Result<Vec<Row>> {
-    let mut rows = Vec::new();
-    for v in variants(models) {
-        let mut p = Pipeline::load(&v.config, &mut |_| {})?;
-        for photo in photos {
+    let variants = variants(models);
+    let mut pipelines = variants
+        .iter()
+        .map(|v| Pipeline::load(&v.config, &mut |_| {}))
+        .collect::<Result<Vec<_>, _>>()?;
+    // samples[variant][photo]
+    let mut samples: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); photos.len()]; variants.len()];
+    for (j, photo) in photos.iter().enumerate() {
+        for p in &mut pipelines {
             let _ = p.analyze_file(photo, None)?;
-            let mut samples: Vec<(Timings, f64, usize, u32, u32)> = Vec::new();
-            for _ in 0..runs.max(1) {
-                let m0 = facelens_core::models::model_run_ns();
-                let t0 = Instant::now();
-                let a = p.analyze_file(photo, None)?;
-                let wall_ns = t0.elapsed().as_nanos().max(1);
-                let model_ns = facelens_core::models::model_run_ns() - m0;
-                #[allow(clippy::cast_precision_loss)]
-                let share = model_ns as f64 / wall_ns as f64;
-                samples.push((a.timings, share, a.faces.len(), a.width_px, a.height_px));
+        }
+        for _ in 0..runs.max(1) {
+            for (i, p) in pipelines.iter_mut().enumerate() {
+                // The same idle gap before every run: the spinning-threads variant's threads
+                // would otherwise still be spinning while the next variant runs.
+                std::thread::sleep(std::time::Duration::from_millis(GAP_MS));
+                samples[i][j].push(sample(p, photo)?);
             }
+        }
+    }
+    let mut rows = Vec::new();
+    for (v, per_photo) in variants.iter().zip(samples) {
+        for (photo, samples) in photos.iter().zip(per_photo) {
             let pick = |f: fn(&Timings) -> f64| median(samples.iter().map(|s| f(&s.0)).collect());
             let median_t = Timings {
                 decode_ms: pick(|t| t.decode_ms),

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::accuracy::{self, PhotoResult};
 use crate::e2e::Row;
-use crate::scale::ScaleRow;
+use crate::scale::{ScaleRow, Search};
 
 /// Everything the report shows.
 pub struct Inputs<'a> {
@@ -163,7 +163,7 @@ pub fn render(i: &Inputs<'_>) -> anyhow::Result<String> {
     }
     writeln!(
         s,
-        "\n\"in model runs\" is the share of the wall time spent inside ONNX Runtime's `run`; the rest is decoding, resizing, cropping, NMS and glue. The \"before\" rows are earlier settings, measured in the same run: per-face attribute model runs (now one batch for FaceRes, GEAR and emotion), every detector pyramid level padded fully (now each level only as far as a face of its size can stick out; `core/src/pyramid.rs`) and ONNX Runtime's default spinning worker threads (now off).\n"
+        "\n\"in model runs\" is the share of the wall time spent inside ONNX Runtime's `run` (for the parallel pyramid, the longest worker's); the rest is decoding, resizing, cropping, NMS and glue. The \"before\" rows are earlier settings, measured in the same run: per-face attribute model runs (now one batch for FaceRes, GEAR and emotion), MTCNN's graphs with PRelu as pinned (now rewritten at load as (1 − s)·Relu(x) + s·x, `core/src/onnx_rewrite.rs`), the detector's pyramid levels built and run one after another on one P-Net session with all threads (now shared among one single-threaded session per core, on parallel threads), every pyramid level padded fully (now each level only as far as a face of its size can stick out; `core/src/pyramid.rs`). Each \"before\" row undoes one change and keeps the others and ONNX Runtime's default spinning worker threads (now off).\n"
     )?;
 
     // 3. peer
@@ -276,7 +276,8 @@ pub fn render(i: &Inputs<'_>) -> anyhow::Result<String> {
     writeln!(s, "## 5. Gallery scale (usearch HNSW, cosine, 512-d)\n")?;
     writeln!(
         s,
-        "Random unit vectors plus the real embeddings of the labelled photos. 1000 queries on one thread; recall@10 against exact brute force on the first 100. usearch is built with its SIMD kernels (`numkong`). f16 and i8 stop at `FACELENS_BENCH_QUANTISED_MAX` vectors to keep the run under an hour on 2 cores.\n"
+        "Random unit vectors plus the real embeddings of the labelled photos. HNSW rows: 1000 queries on one thread at usearch's default search breadth (ef) and at 256. \"exact\" rows: usearch's exact search over the same index (every stored vector compared, at the index's quantisation), {} queries. recall@10 is against an independent f32 brute force on the first 100 queries. usearch is built with its SIMD kernels (`numkong`). f16 and i8 stop at `FACELENS_BENCH_QUANTISED_MAX` vectors.\n",
+        crate::scale::EXACT_QUERIES
     )?;
     writeln!(
         s,
@@ -288,7 +289,10 @@ pub fn render(i: &Inputs<'_>) -> anyhow::Result<String> {
             "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.3} | {}/{} | {:.0} | {:.0} |",
             r.size,
             r.quantisation,
-            r.expansion_search,
+            match r.search {
+                Search::Hnsw(ef) => ef.to_string(),
+                Search::Exact => "exact".to_owned(),
+            },
             r.adds_per_s,
             r.p50_us,
             r.p99_us,

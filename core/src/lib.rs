@@ -24,6 +24,8 @@ pub mod geometry;
 pub mod image_io;
 pub mod manifest;
 pub mod models;
+mod onnx_proto;
+pub mod onnx_rewrite;
 pub mod pipeline;
 pub mod preprocess;
 pub mod provision;

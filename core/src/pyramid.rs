@@ -120,9 +120,53 @@ pub fn plan_levels(
         .collect()
 }
 
+/// Shares the levels among `workers` threads so each reads about as many pixels: largest level
+/// first, each to the worker with the fewest pixels so far (ties: the lower worker). Returns each
+/// worker's level indices in ascending order; every level appears exactly once. Deterministic.
+#[must_use]
+pub fn assign_levels(levels: &[PyramidLevel], workers: usize) -> Vec<Vec<usize>> {
+    let workers = workers.max(1);
+    let mut order: Vec<usize> = (0..levels.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(levels[i].pixels()), i));
+    let mut load = vec![0u64; workers];
+    let mut out = vec![Vec::new(); workers];
+    for i in order {
+        let w = (0..workers).min_by_key(|&w| (load[w], w)).unwrap_or(0);
+        load[w] += levels[i].pixels();
+        out[w].push(i);
+    }
+    for v in &mut out {
+        v.sort_unstable();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn levels_are_shared_evenly_and_each_once() {
+        let levels = plan_levels(2000, 1333, 300, 20.0, 0.709, true);
+        let parts = assign_levels(&levels, 2);
+        let mut all: Vec<usize> = parts.iter().flatten().copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..levels.len()).collect::<Vec<_>>());
+        let load = |p: &Vec<usize>| p.iter().map(|&i| levels[i].pixels()).sum::<u64>();
+        let (a, b) = (load(&parts[0]), load(&parts[1]));
+        let total = a + b;
+        // The largest level alone is about half the pyramid; the rest fills the other worker.
+        assert!(a.abs_diff(b) * 10 < total, "{a} vs {b}");
+        assert!(parts.iter().all(|p| p.windows(2).all(|w| w[0] < w[1])));
+        // One worker gets everything in order; more workers than levels leave some idle.
+        assert_eq!(
+            assign_levels(&levels, 1),
+            vec![(0..levels.len()).collect::<Vec<_>>()]
+        );
+        let many = assign_levels(&levels[..2], 4);
+        assert_eq!(many.iter().filter(|p| p.is_empty()).count(), 2);
+        assert!(assign_levels(&[], 2).iter().all(Vec::is_empty));
+    }
 
     #[test]
     fn scales_match_the_reference_formula() {

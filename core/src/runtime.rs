@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use ort::environment::Environment;
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 
 use crate::error::ModelError;
 
@@ -37,6 +37,9 @@ pub struct SessionOptions {
     /// Let idle intra-op threads busy-wait for work. Off by default: on a 2-core machine spinning
     /// threads made a single-face analysis 2.2× slower than one thread (measured; see README).
     pub spinning: bool,
+    /// Apply the load-time graph rewrites of [`crate::onnx_rewrite`] where a model wrapper asks for
+    /// them (MTCNN). `false` loads every pinned graph exactly as it is (kept for benchmarks).
+    pub rewrite_graphs: bool,
 }
 
 impl Default for SessionOptions {
@@ -48,6 +51,7 @@ impl Default for SessionOptions {
             target: ExecutionTarget::Cpu,
             fail_if_unavailable: false,
             spinning: false,
+            rewrite_graphs: true,
         }
     }
 }
@@ -76,6 +80,13 @@ pub fn environment(library: &Path) -> Result<&'static Environment, ModelError> {
     result.as_ref().map_err(|e| runtime_err(e.clone()))
 }
 
+fn ort_error(model: &str) -> impl Fn(String) -> ModelError + '_ {
+    move |detail| ModelError::Ort {
+        model: model.to_owned(),
+        detail,
+    }
+}
+
 /// Builds a session for `model` (used in error messages) from `path`.
 ///
 /// # Errors
@@ -87,10 +98,33 @@ pub fn session(
     path: &Path,
     opts: SessionOptions,
 ) -> Result<Session, ModelError> {
-    let ort_err = |detail: String| ModelError::Ort {
-        model: model.to_owned(),
-        detail,
-    };
+    builder(env, model, opts)?
+        .commit_from_file(path)
+        .map_err(|e| ort_error(model)(e.to_string()))
+}
+
+/// As [`session`], from the model's bytes (a graph rewritten at load, see [`crate::onnx_rewrite`]).
+///
+/// # Errors
+/// As [`session`].
+pub fn session_from_memory(
+    env: &Environment,
+    model: &str,
+    bytes: &[u8],
+    opts: SessionOptions,
+) -> Result<Session, ModelError> {
+    builder(env, model, opts)?
+        .commit_from_memory(bytes)
+        .map_err(|e| ort_error(model)(e.to_string()))
+}
+
+/// A session builder with the threads, optimisation level and execution provider of `opts`.
+fn builder(
+    env: &Environment,
+    model: &str,
+    opts: SessionOptions,
+) -> Result<SessionBuilder, ModelError> {
+    let ort_err = ort_error(model);
     let mut builder = Session::builder(env)
         .map_err(|e| ort_err(e.to_string()))?
         .with_optimization_level(GraphOptimizationLevel::All)
@@ -148,7 +182,5 @@ pub fn session(
             }
         }
     }
-    builder
-        .commit_from_file(path)
-        .map_err(|e| ort_err(e.to_string()))
+    Ok(builder)
 }

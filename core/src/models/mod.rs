@@ -16,7 +16,8 @@ use ort::value::{Tensor, ValueType};
 
 use crate::error::ModelError;
 use crate::manifest::{ModelEntry, TensorSpec};
-use crate::provision::{ModelStore, sha256_file};
+use crate::onnx_rewrite::{RewriteError, Rewritten};
+use crate::provision::{ModelStore, sha256_file, sha256_hex};
 use crate::runtime::{self, SessionOptions};
 
 /// A loaded session whose contract matched the manifest.
@@ -50,6 +51,11 @@ static MODEL_RUN_NS: AtomicU64 = AtomicU64::new(0);
 #[must_use]
 pub fn model_run_ns() -> u64 {
     MODEL_RUN_NS.load(Ordering::Relaxed)
+}
+
+/// Adds model time measured elsewhere (see [`CheckedSession::run_measured`]) to [`model_run_ns`].
+pub fn add_model_run_ns(ns: u64) {
+    MODEL_RUN_NS.fetch_add(ns, Ordering::Relaxed);
 }
 
 /// Splits a batched output into `n` rows (fewer if the output is short).
@@ -118,6 +124,39 @@ impl CheckedSession {
         Self::check_contract(entry, session)
     }
 
+    /// As [`CheckedSession::load`], but the verified file's graph goes through `rewrite` (see
+    /// [`crate::onnx_rewrite`]) before ONNX Runtime sees it; the contract is checked on the result.
+    ///
+    /// # Errors
+    /// As [`CheckedSession::load`]; a graph the rewrite cannot read is
+    /// [`ModelError::UnexpectedContract`].
+    pub fn load_rewritten(
+        store: &ModelStore,
+        id: &str,
+        opts: SessionOptions,
+        rewrite: fn(&[u8]) -> Result<Rewritten, RewriteError>,
+    ) -> Result<Self, ModelError> {
+        let entry = store.manifest().model(id)?;
+        let path = store.model_path(entry);
+        if !path.is_file() {
+            return Err(missing(entry, &path));
+        }
+        let bytes = std::fs::read(&path).map_err(|e| ModelError::Ort {
+            model: entry.id.clone(),
+            detail: format!("cannot read {}: {e}", path.display()),
+        })?;
+        check_sha256(entry, &path, sha256_hex(&bytes))?;
+        let rewritten = rewrite(&bytes).map_err(|e| ModelError::UnexpectedContract {
+            model: entry.id.clone(),
+            what: "graph".into(),
+            expected: "an ONNX graph the load-time rewrite can read".into(),
+            got: e.to_string(),
+        })?;
+        let env = runtime::environment(&store.runtime_path())?;
+        let session = runtime::session_from_memory(env, id, &rewritten.bytes, opts)?;
+        Self::check_contract(entry, session)
+    }
+
     fn check_contract(entry: &ModelEntry, session: Session) -> Result<Self, ModelError> {
         for spec in &entry.inputs {
             let got = session
@@ -160,6 +199,22 @@ impl CheckedSession {
         shape: &[usize],
         data: Vec<f32>,
     ) -> Result<Vec<Output>, ModelError> {
+        let (outputs, run_ns) = self.run_measured(input_name, shape, data)?;
+        add_model_run_ns(run_ns);
+        Ok(outputs)
+    }
+
+    /// As [`CheckedSession::run`], but returns the nanoseconds spent inside ONNX Runtime instead of
+    /// adding them to [`model_run_ns`] (for runs on parallel threads, whose times overlap).
+    ///
+    /// # Errors
+    /// [`ModelError::Ort`] when ONNX Runtime fails.
+    pub fn run_measured(
+        &mut self,
+        input_name: &str,
+        shape: &[usize],
+        data: Vec<f32>,
+    ) -> Result<(Vec<Output>, u64), ModelError> {
         let ort_err = |e: ort::Error| ModelError::Ort {
             model: self.id.clone(),
             detail: e.to_string(),
@@ -174,7 +229,7 @@ impl CheckedSession {
                 detail: e.to_string(),
             })?;
         #[allow(clippy::cast_possible_truncation)]
-        MODEL_RUN_NS.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let run_ns = started.elapsed().as_nanos() as u64;
         let mut result = Vec::with_capacity(self.outputs.len());
         for name in &self.outputs {
             let value = outputs.get(name.as_str()).ok_or_else(|| ModelError::Ort {
@@ -192,7 +247,7 @@ impl CheckedSession {
                 data: data.to_vec(),
             });
         }
-        Ok(result)
+        Ok((result, run_ns))
     }
 }
 
@@ -202,15 +257,23 @@ impl CheckedSession {
 /// [`ModelError::Missing`] or [`ModelError::Checksum`].
 pub fn verify(entry: &ModelEntry, path: &Path) -> Result<(), ModelError> {
     if !path.is_file() {
-        return Err(ModelError::Missing {
-            model: entry.id.clone(),
-            path: path.to_path_buf(),
-        });
+        return Err(missing(entry, path));
     }
     let got = sha256_file(path).map_err(|e| ModelError::Ort {
         model: entry.id.clone(),
         detail: e.to_string(),
     })?;
+    check_sha256(entry, path, got)
+}
+
+fn missing(entry: &ModelEntry, path: &Path) -> ModelError {
+    ModelError::Missing {
+        model: entry.id.clone(),
+        path: path.to_path_buf(),
+    }
+}
+
+fn check_sha256(entry: &ModelEntry, path: &Path, got: String) -> Result<(), ModelError> {
     if got != entry.sha256 {
         return Err(ModelError::Checksum {
             model: entry.id.clone(),

@@ -7,14 +7,15 @@
 
 use image::RgbImage;
 
-use super::CheckedSession;
+use super::{CheckedSession, add_model_run_ns};
 use crate::api::{BoxPx, Detection, Landmarks, PointPx};
 use crate::error::ModelError;
 use crate::geometry::{Overlap, ScoredBox, nms};
+use crate::onnx_rewrite::prelu_as_affine;
 use crate::preprocess::{Filter, RectPx, crop_resize, pad_reflect, resize};
 use crate::provision::ModelStore;
-use crate::pyramid::{PyramidLevel, plan_levels};
-use crate::runtime::SessionOptions;
+use crate::pyramid::{PyramidLevel, assign_levels, plan_levels};
+use crate::runtime::{ExecutionTarget, SessionOptions};
 
 /// Detector settings.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -34,6 +35,10 @@ pub struct MtcnnConfig {
     /// Pad each pyramid level only as much as a face of its size can stick out (see
     /// [`crate::pyramid`]); `false` pads every level fully, as before (kept for benchmarks).
     pub pad_per_level: bool,
+    /// Build and run the pyramid's levels on parallel threads, one single-threaded P-Net session
+    /// each (CPU with more than one intra-op thread); `false` runs them one after another on one
+    /// session with all threads, as before (kept for benchmarks). The faces found are the same.
+    pub parallel_pyramid: bool,
 }
 
 impl Default for MtcnnConfig {
@@ -45,6 +50,7 @@ impl Default for MtcnnConfig {
             max_side_px: 2000,
             edge_pad: 0.15,
             pad_per_level: true,
+            parallel_pyramid: true,
         }
     }
 }
@@ -129,9 +135,89 @@ impl WorkingGeometry {
 /// The three MTCNN nets.
 #[derive(Debug)]
 pub struct Mtcnn {
+    /// P-Net with all intra-op threads: the pyramid one level after another.
     pnet: CheckedSession,
+    /// Single-threaded P-Net sessions, one per pyramid worker thread (empty when the levels run
+    /// one after another: one thread, or a GPU provider).
+    pnet_workers: Vec<CheckedSession>,
     rnet: CheckedSession,
     onet: CheckedSession,
+}
+
+/// What P-Net found at one pyramid level: candidates after the level's own NMS, and the best
+/// face probability (for the "no face" reason).
+#[derive(Debug)]
+struct LevelFinds {
+    cands: Vec<Cand>,
+    best_p: f32,
+    /// Windows over the threshold before the level's NMS.
+    raw: usize,
+}
+
+/// Builds one level from the padded working image, runs P-Net on it and keeps its candidates.
+/// Returns the nanoseconds spent inside ONNX Runtime too.
+fn pnet_level(
+    pnet: &mut CheckedSession,
+    level: &PyramidLevel,
+    work: &RgbImage,
+    threshold: f32,
+) -> Result<(LevelFinds, u64), ModelError> {
+    let (ws, hs) = (level.width as usize, level.height as usize);
+    let pixels = level.build(work);
+    let mut data = Vec::with_capacity(ws * hs * 3);
+    pack_transposed(&pixels, &mut data);
+    let (out, run_ns) = pnet.run_measured("input_1", &[1, ws, hs, 3], data)?;
+    let (reg, prob) = (&out[0], &out[1]);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let (w_out, h_out) = (prob.shape[1] as usize, prob.shape[2] as usize);
+    let best_p = prob
+        .data
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .fold(0.0f32, |a, &p| a.max(p));
+    let level_cands = pnet_candidates(
+        &prob.data,
+        &reg.data,
+        (w_out, h_out),
+        level.cell_offset,
+        level.scale,
+        threshold,
+    );
+    let boxes: Vec<ScoredBox> = level_cands.iter().map(|c| c.b).collect();
+    let cands = nms(&boxes, 0.5, Overlap::Union)
+        .into_iter()
+        .map(|i| Cand {
+            b: level_cands[i].b,
+            reg: level_cands[i].reg,
+        })
+        .collect();
+    Ok((
+        LevelFinds {
+            cands,
+            best_p,
+            raw: level_cands.len(),
+        },
+        run_ns,
+    ))
+}
+
+/// Runs `levels` (indices into `all`) one after another on `pnet`.
+fn pnet_levels(
+    pnet: &mut CheckedSession,
+    all: &[PyramidLevel],
+    levels: &[usize],
+    work: &RgbImage,
+    threshold: f32,
+) -> Result<(Vec<(usize, LevelFinds)>, u64), ModelError> {
+    let mut found = Vec::with_capacity(levels.len());
+    let mut run_ns = 0;
+    for &i in levels {
+        let (f, ns) = pnet_level(pnet, &all[i], work, threshold)?;
+        run_ns += ns;
+        found.push((i, f));
+    }
+    Ok((found, run_ns))
 }
 
 const NORM_MEAN: f32 = 127.5;
@@ -263,10 +349,36 @@ impl Mtcnn {
     /// # Errors
     /// As [`CheckedSession::load`].
     pub fn load(store: &ModelStore, opts: SessionOptions) -> Result<Self, ModelError> {
+        let threads = match opts.intra_threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let workers = if opts.target == ExecutionTarget::Cpu && threads > 1 {
+            threads
+        } else {
+            0
+        };
+        let single = SessionOptions {
+            intra_threads: 1,
+            ..opts
+        };
+        // PRelu as Relu, products and a sum: faster on the CPU provider (crate::onnx_rewrite);
+        // GPU providers have a PRelu kernel of their own and get the graphs as pinned.
+        let rewrite = opts.rewrite_graphs && opts.target == ExecutionTarget::Cpu;
+        let load = |id: &str, o: SessionOptions| {
+            if rewrite {
+                CheckedSession::load_rewritten(store, id, o, prelu_as_affine)
+            } else {
+                CheckedSession::load(store, id, o)
+            }
+        };
         Ok(Self {
-            pnet: CheckedSession::load(store, "mtcnn_pnet", opts)?,
-            rnet: CheckedSession::load(store, "mtcnn_rnet", opts)?,
-            onet: CheckedSession::load(store, "mtcnn_onet", opts)?,
+            pnet: load("mtcnn_pnet", opts)?,
+            pnet_workers: (0..workers)
+                .map(|_| load("mtcnn_pnet", single))
+                .collect::<Result<_, _>>()?,
+            rnet: load("mtcnn_rnet", opts)?,
+            onet: load("mtcnn_onet", opts)?,
         })
     }
 
@@ -284,6 +396,8 @@ impl Mtcnn {
         img: &RgbImage,
         cfg: &MtcnnConfig,
     ) -> Result<DetectOutcome, ModelError> {
+        let started = std::time::Instant::now();
+        let since = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
         let geo = WorkingGeometry::of(img.width(), img.height(), cfg);
         let work_scale = geo.scale;
         let shrunk;
@@ -303,38 +417,16 @@ impl Mtcnn {
         };
         let pad = geo.pad_px as f32;
 
-        // Stage 1: P-Net over the pyramid.
+        let prepared_ms = since(started);
+        // Stage 1: P-Net over the pyramid (candidates in level order, however it ran).
+        let t1 = std::time::Instant::now();
         let mut best_p = 0.0f32;
         let mut cands: Vec<Cand> = Vec::new();
-        for level in &geo.pyramid(cfg) {
-            let (ws, hs, s) = (level.width, level.height, level.scale);
-            let pixels = level.build(work);
-            let mut data = Vec::with_capacity((ws * hs * 3) as usize);
-            pack_transposed(&pixels, &mut data);
-            let out = self
-                .pnet
-                .run("input_1", &[1, ws as usize, hs as usize, 3], data)?;
-            let (reg, prob) = (&out[0], &out[1]);
-            let (w_out, h_out) = (prob.shape[1] as usize, prob.shape[2] as usize);
-            best_p = prob
-                .data
-                .iter()
-                .skip(1)
-                .step_by(2)
-                .fold(best_p, |a, &p| a.max(p));
-            let level_cands = pnet_candidates(
-                &prob.data,
-                &reg.data,
-                (w_out, h_out),
-                level.cell_offset,
-                s,
-                cfg.thresholds[0],
-            );
-            let boxes: Vec<ScoredBox> = level_cands.iter().map(|c| c.b).collect();
-            cands.extend(nms(&boxes, 0.5, Overlap::Union).into_iter().map(|i| Cand {
-                b: level_cands[i].b,
-                reg: level_cands[i].reg,
-            }));
+        let mut windows = 0;
+        for found in self.pnet_pyramid(&geo.pyramid(cfg), work, cfg)? {
+            windows += found.raw;
+            best_p = best_p.max(found.best_p);
+            cands.extend(found.cands);
         }
         if cands.is_empty() {
             return Ok(no_face(format!(
@@ -359,7 +451,9 @@ impl Mtcnn {
             .filter(|b| b.x2 >= b.x1 && b.y2 >= b.y1)
             .collect();
 
+        let pnet_ms = since(t1);
         // Stage 2: R-Net on 24×24 crops.
+        let t2 = std::time::Instant::now();
         let out = self.run_crops(Net::R, work, &stage1, 24)?;
         let mut best_r = 0.0f32;
         let mut kept: Vec<Cand> = Vec::new();
@@ -388,7 +482,9 @@ impl Mtcnn {
             .filter(|b| b.x2 >= b.x1 && b.y2 >= b.y1)
             .collect();
 
+        let rnet_ms = since(t2);
         // Stage 3: O-Net on 48×48 crops, landmarks.
+        let t3 = std::time::Instant::now();
         let out = self.run_crops(Net::O, work, &stage2, 48)?;
         let mut best_o = 0.0f32;
         let mut finals: Vec<(ScoredBox, [f32; 10])> = Vec::new();
@@ -417,6 +513,15 @@ impl Mtcnn {
                 cfg.thresholds[2]
             )));
         }
+        tracing::debug!(
+            "mtcnn {}x{} working: shrink+pad {prepared_ms:.1} ms, P-Net {pnet_ms:.1} ms -> {windows} windows -> {} candidates, R-Net {rnet_ms:.1} ms -> {}, O-Net {:.1} ms -> {}",
+            geo.width,
+            geo.height,
+            stage1.len(),
+            stage2.len(),
+            since(t3),
+            finals.len()
+        );
         let boxes: Vec<ScoredBox> = finals.iter().map(|f| f.0).collect();
         let mut keep = nms(&boxes, 0.7, Overlap::Min);
         // A face that crosses the frame was partly completed by the mirror padding: it must also
@@ -505,6 +610,72 @@ impl Mtcnn {
             faces,
             no_face_reason: None,
         })
+    }
+
+    /// P-Net over every level, in level order. With workers, each builds and runs its share of
+    /// the levels ([`assign_levels`]) on its own thread (the first share on this one); the model
+    /// time counted is the longest worker's, since their runs overlap.
+    fn pnet_pyramid(
+        &mut self,
+        levels: &[PyramidLevel],
+        work: &RgbImage,
+        cfg: &MtcnnConfig,
+    ) -> Result<Vec<LevelFinds>, ModelError> {
+        let threshold = cfg.thresholds[0];
+        let all: Vec<usize> = (0..levels.len()).collect();
+        if !cfg.parallel_pyramid || self.pnet_workers.len() < 2 || levels.len() < 2 {
+            let (found, run_ns) = pnet_levels(&mut self.pnet, levels, &all, work, threshold)?;
+            add_model_run_ns(run_ns);
+            return Ok(found.into_iter().map(|(_, f)| f).collect());
+        }
+        let parts = assign_levels(levels, self.pnet_workers.len());
+        let mut shares = self.pnet_workers.iter_mut().zip(&parts);
+        let results = std::thread::scope(|s| {
+            let first = shares.next();
+            let spawned: Vec<_> = shares
+                .filter(|(_, part)| !part.is_empty())
+                .enumerate()
+                .map(|(n, (session, part))| {
+                    let run = move || pnet_levels(session, levels, part, work, threshold);
+                    // A thread that cannot be started (the process is out of threads) fails
+                    // this detection with an error, after the other shares have run.
+                    std::thread::Builder::new()
+                        .name(format!("facelens-pnet-{}", n + 1))
+                        .spawn_scoped(s, run)
+                        .map_err(|_| ())
+                })
+                .collect();
+            let mut results = Vec::with_capacity(parts.len());
+            if let Some((session, part)) = first {
+                results.push(pnet_levels(session, levels, part, work, threshold));
+            }
+            for handle in spawned {
+                results.push(match handle {
+                    Ok(h) => h.join().unwrap_or_else(|_| {
+                        Err(ModelError::Ort {
+                            model: "mtcnn_pnet".to_owned(),
+                            detail: "a pyramid worker thread panicked".to_owned(),
+                        })
+                    }),
+                    Err(()) => Err(ModelError::Ort {
+                        model: "mtcnn_pnet".to_owned(),
+                        detail: "could not start a pyramid worker thread".to_owned(),
+                    }),
+                });
+            }
+            results
+        });
+        let mut slots: Vec<Option<LevelFinds>> = levels.iter().map(|_| None).collect();
+        let mut longest_ns = 0;
+        for result in results {
+            let (found, run_ns) = result?;
+            longest_ns = longest_ns.max(run_ns);
+            for (i, f) in found {
+                slots[i] = Some(f);
+            }
+        }
+        add_model_run_ns(longest_ns);
+        Ok(slots.into_iter().flatten().collect())
     }
 
     /// Runs R-Net or O-Net over crops of `boxes`, batched; outputs concatenated in box order.

@@ -11,7 +11,6 @@
 //! so the manifest pins its sha256.
 
 mod graph;
-mod onnx_proto;
 mod ops;
 
 pub use graph::{Const, ConstData, Graph, Node, parse};

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::ConvertError;
 use super::graph::{Const, ConstData, Graph, Node, attr};
-use super::onnx_proto::{
+use crate::onnx_proto::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, data_type,
     float_value_info,
 };
@@ -38,7 +38,7 @@ struct Builder<'g> {
     graph: &'g Graph,
     nodes: Vec<NodeProto>,
     inits: Vec<TensorProto>,
-    inputs: Vec<super::onnx_proto::ValueInfoProto>,
+    inputs: Vec<crate::onnx_proto::ValueInfoProto>,
     tensors: BTreeMap<String, Tensor>,
 }
 
@@ -85,11 +85,13 @@ pub fn build(graph: &Graph) -> Result<ModelProto, ConvertError> {
             initializer: b.inits,
             input: b.inputs,
             output: outputs,
+            ..GraphProto::default()
         }),
         opset_import: vec![OperatorSetIdProto {
             domain: String::new(),
             version: OPSET,
         }],
+        ..ModelProto::default()
     })
 }
 
@@ -101,6 +103,7 @@ impl<'g> Builder<'g> {
             name: output.to_owned(),
             op_type: op.to_owned(),
             attribute,
+            ..NodeProto::default()
         });
     }
 
@@ -110,6 +113,7 @@ impl<'g> Builder<'g> {
             data_type: data_type::FLOAT,
             name: name.to_owned(),
             raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..TensorProto::default()
         });
         name.to_owned()
     }

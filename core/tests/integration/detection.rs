@@ -187,3 +187,34 @@ fn exact_face_counts_on_every_labelled_photo() {
     );
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+#[test]
+fn parallel_and_sequential_pyramids_find_the_same_faces() {
+    let Some(dir) = faces_dir("parallel pyramid") else {
+        return;
+    };
+    let mut p = pipeline();
+    for file in [
+        "couple.jpg",
+        "selfie-many-people.jpg",
+        "img49.jpg",
+        "img62.jpg",
+    ] {
+        let img = decode_file(&dir.join(file), DecodeLimits::default()).expect("decodes");
+        let mut run = |parallel: bool| {
+            p.config.detector.parallel_pyramid = parallel;
+            let a = p.analyze_image(&img, None);
+            p.config.detector.parallel_pyramid = true;
+            a.expect("analyses").analysis
+        };
+        let (par, seq) = (run(true), run(false));
+        let detections = |a: &Analysis| {
+            a.faces
+                .iter()
+                .map(|f| f.detection.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(detections(&par), detections(&seq), "{file}");
+        assert!(!par.faces.is_empty(), "{file}");
+    }
+}

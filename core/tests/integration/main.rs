@@ -9,3 +9,4 @@ mod converter;
 mod detection;
 mod fixtures;
 mod identity;
+mod rewrite;

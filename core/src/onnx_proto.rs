@@ -1,5 +1,7 @@
-//! The subset of the ONNX protobuf schema (onnx.proto, IR version 7) that the converter writes,
-//! declared by hand with prost derives so no protoc is needed. Field numbers follow onnx.proto.
+//! The subset of the ONNX protobuf schema (onnx.proto, IR version 7) that the TFJS converter writes
+//! and the graph rewrites read, declared by hand with prost derives so no protoc is needed. Field
+//! numbers follow onnx.proto. Fields left at their defaults are not written, so fields only read
+//! (doc strings, `float_data`, …) do not change the converter's output.
 
 #![allow(missing_docs)]
 
@@ -11,6 +13,12 @@ pub struct ModelProto {
     pub producer_name: String,
     #[prost(string, tag = "3")]
     pub producer_version: String,
+    #[prost(string, tag = "4")]
+    pub domain: String,
+    #[prost(int64, tag = "5")]
+    pub model_version: i64,
+    #[prost(string, tag = "6")]
+    pub doc_string: String,
     #[prost(message, optional, tag = "7")]
     pub graph: Option<GraphProto>,
     #[prost(message, repeated, tag = "8")]
@@ -37,6 +45,8 @@ pub struct GraphProto {
     pub input: Vec<ValueInfoProto>,
     #[prost(message, repeated, tag = "12")]
     pub output: Vec<ValueInfoProto>,
+    #[prost(message, repeated, tag = "13")]
+    pub value_info: Vec<ValueInfoProto>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -51,6 +61,10 @@ pub struct NodeProto {
     pub op_type: String,
     #[prost(message, repeated, tag = "5")]
     pub attribute: Vec<AttributeProto>,
+    #[prost(string, tag = "6")]
+    pub doc_string: String,
+    #[prost(string, tag = "7")]
+    pub domain: String,
 }
 
 /// `AttributeProto.AttributeType` values used here.
@@ -86,6 +100,8 @@ pub struct TensorProto {
     pub dims: Vec<i64>,
     #[prost(int32, tag = "2")]
     pub data_type: i32,
+    #[prost(float, repeated, tag = "4")]
+    pub float_data: Vec<f32>,
     #[prost(string, tag = "8")]
     pub name: String,
     #[prost(bytes = "vec", tag = "9")]

@@ -1,0 +1,88 @@
+//! The load-time PRelu rewrite of MTCNN's nets (`facelens_core::onnx_rewrite`) against the pinned
+//! graphs, both run by ONNX Runtime on real photo pixels.
+
+use facelens_core::image_io::{DecodeLimits, decode_file};
+use facelens_core::models::CheckedSession;
+use facelens_core::onnx_rewrite::prelu_as_affine;
+use facelens_core::preprocess::{Filter, RectPx, crop_resize, resize};
+use facelens_core::runtime::SessionOptions;
+
+use crate::fixtures::{faces_dir, store};
+
+/// `img` as MTCNN's input: x-major (`[x][y][c]`), (v − 127.5) / 128.
+fn transposed(img: &image::RgbImage) -> Vec<f32> {
+    let mut out = Vec::with_capacity((img.width() * img.height() * 3) as usize);
+    for x in 0..img.width() {
+        for y in 0..img.height() {
+            out.extend(
+                img.get_pixel(x, y)
+                    .0
+                    .iter()
+                    .map(|&v| (f32::from(v) - 127.5) / 128.0),
+            );
+        }
+    }
+    out
+}
+
+type Case = (&'static str, &'static str, Vec<usize>, Vec<f32>, usize);
+
+#[test]
+fn rewritten_mtcnn_nets_match_the_pinned_graphs() {
+    let Some(dir) = faces_dir("PRelu rewrite") else {
+        return;
+    };
+    let photo = decode_file(&dir.join("couple.jpg"), DecodeLimits::default()).expect("decodes");
+    let opts = SessionOptions::default();
+    let level = resize(&photo, 600, 418, Filter::Area);
+    // Crops on a grid over the photo, faces and background alike.
+    let crops = |side: u32| -> Vec<f32> {
+        let mut data = Vec::new();
+        for gy in 0..6 {
+            for gx in 0..8 {
+                let rect = RectPx {
+                    x: gx * 280,
+                    y: gy * 250,
+                    w: 300,
+                    h: 300,
+                };
+                data.extend(transposed(&crop_resize(&photo, rect, side, Filter::Area)));
+            }
+        }
+        data
+    };
+    // (model, input name, input shape, input, PRelu nodes in the graph)
+    let cases: [Case; 3] = [
+        (
+            "mtcnn_pnet",
+            "input_1",
+            vec![1, 600, 418, 3],
+            transposed(&level),
+            3,
+        ),
+        ("mtcnn_rnet", "input_2", vec![48, 24, 24, 3], crops(24), 4),
+        ("mtcnn_onet", "input_3", vec![48, 48, 48, 3], crops(48), 5),
+    ];
+    for (id, input, shape, data, prelus) in cases {
+        let entry = store().manifest().model(id).expect("in the manifest");
+        let bytes = std::fs::read(store().model_path(entry)).expect("reads");
+        let rewritten = prelu_as_affine(&bytes).expect("rewrites");
+        assert_eq!(rewritten.replaced, prelus, "{id}: every PRelu replaced");
+
+        let mut pinned = CheckedSession::load(store(), id, opts).expect("pinned graph loads");
+        let mut ours = CheckedSession::load_rewritten(store(), id, opts, prelu_as_affine)
+            .expect("rewritten graph loads and keeps the contract");
+        let a = pinned.run(input, &shape, data.clone()).expect("runs");
+        let b = ours.run(input, &shape, data).expect("runs");
+        assert_eq!(a.len(), b.len());
+        let mut worst = 0.0f32;
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.shape, y.shape, "{id}");
+            for (u, v) in x.data.iter().zip(&y.data) {
+                worst = worst.max((u - v).abs());
+            }
+        }
+        eprintln!("{id}: {prelus} PRelu rewritten, largest output difference {worst:.2e}");
+        assert!(worst < 1e-5, "{id}: {worst}");
+    }
+}
