@@ -2,19 +2,20 @@
 # The one command: bash bench/run.sh  ->  bench/RESULTS.md
 # Builds release binaries (own target folder), sets up the Python peer in bench/.venv, then runs:
 # criterion stage benchmarks, the peer, FLOP counts + sgemm, peak memory, and facelens-bench
-# (end to end, gallery scale, accuracy), which writes the report. On 2 cores: about 15 min
-# without the 1M gallery; usearch adds random 512-d vectors at ~700/s at 100k there, so the 1M
-# build alone takes longer than 25 min.
-# Knobs: FACELENS_BENCH_RUNS (5), FACELENS_BENCH_SIZES (10000,100000,1000000),
-#        FACELENS_BENCH_QUANTISED_MAX (100000: largest size also built as f16 and i8),
+# (end to end, gallery scale, accuracy), which writes the report. On 2 cores the whole run took
+# 77 min, about 55 of them building the three 1M indexes (usearch added random 512-d vectors at
+# 552/s as f32, 833/s as f16 and 1688/s as i8 there); FACELENS_BENCH_SIZES=10000,100000 leaves
+# those out.
+# Knobs: FACELENS_BENCH_RUNS (9), FACELENS_BENCH_SIZES (10000,100000,1000000),
+#        FACELENS_BENCH_QUANTISED_MAX (1000000: largest size also built as f16 and i8),
 #        FACELENS_BENCH_PHOTOS (../shared/testdata/faces).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target/bench}
 photos=${FACELENS_BENCH_PHOTOS:-../shared/testdata/faces}
-runs=${FACELENS_BENCH_RUNS:-5}
+runs=${FACELENS_BENCH_RUNS:-9}
 sizes=${FACELENS_BENCH_SIZES:-10000,100000,1000000}
-quantised_max=${FACELENS_BENCH_QUANTISED_MAX:-100000}
+quantised_max=${FACELENS_BENCH_QUANTISED_MAX:-1000000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 step() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }

@@ -27,7 +27,7 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     e2e: Vec<PathBuf>,
     /// Warm runs per photo and variant (median reported).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 9)]
     runs: usize,
     /// The peer's JSON (bench/peer.py).
     #[arg(long)]
@@ -47,9 +47,8 @@ struct Args {
     /// Quantisations.
     #[arg(long, value_delimiter = ',', default_value = "f32,f16,i8")]
     quantisations: Vec<String>,
-    /// Largest gallery size also measured with f16/i8 (keeps a 2-core run under an hour); f32
-    /// runs at every size.
-    #[arg(long, default_value_t = 100_000)]
+    /// Largest gallery size also measured with f16/i8; f32 runs at every size.
+    #[arg(long, default_value_t = 1_000_000)]
     quantised_max: usize,
     /// The command line to quote in the report.
     #[arg(long, default_value = "bash bench/run.sh")]

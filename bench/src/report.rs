@@ -163,7 +163,7 @@ pub fn render(i: &Inputs<'_>) -> anyhow::Result<String> {
     }
     writeln!(
         s,
-        "\n\"in model runs\" is the share of the wall time spent inside ONNX Runtime's `run` (for the parallel pyramid, the longest worker's); the rest is decoding, resizing, cropping, NMS and glue. The \"before\" rows are earlier settings, measured in the same run: per-face attribute model runs (now one batch for FaceRes, GEAR and emotion), MTCNN's graphs with PRelu as pinned (now rewritten at load as (1 − s)·Relu(x) + s·x, `core/src/onnx_rewrite.rs`), the detector's pyramid levels built and run one after another on one P-Net session with all threads (now shared among one single-threaded session per core, on parallel threads), every pyramid level padded fully (now each level only as far as a face of its size can stick out; `core/src/pyramid.rs`). Each \"before\" row undoes one change and keeps the others and ONNX Runtime's default spinning worker threads (now off).\n"
+        "\n\"in model runs\" is the share of the wall time spent inside ONNX Runtime's `run` (for the parallel pyramid, the longest worker's); the rest is decoding, resizing, cropping, NMS and glue. The \"before\" rows are earlier settings, measured in the same run: per-face attribute model runs (now one batch for FaceRes, GEAR and emotion), MTCNN's graphs with PRelu as pinned (now rewritten at load as (1 − s)·Relu(x) + s·x, `core/src/onnx_rewrite.rs`), the detector's pyramid levels built and run one after another on one P-Net session with all threads (now shared among one single-threaded session per core, on parallel threads), every pyramid level padded fully (now each level only as far as a face of its size can stick out; `core/src/pyramid.rs`) and ONNX Runtime's default spinning worker threads (now off). Each \"before\" row undoes one change and keeps the others.\n"
     )?;
 
     // 3. peer
@@ -305,7 +305,7 @@ pub fn render(i: &Inputs<'_>) -> anyhow::Result<String> {
     }
     writeln!(
         s,
-        "\nUniformly random 512-d unit vectors are the hardest case for HNSW: they have no cluster structure, and every vector is almost equally far from every other (cosine ≈ 0 ± 0.04). Real face embeddings cluster by person, which is why the real faces are found even where recall on random queries is low. The gallery uses usearch's defaults.\n"
+        "\nUniformly random 512-d unit vectors are the hardest case for HNSW: they have no cluster structure, and every vector is almost equally far from every other (cosine ≈ 0 ± 0.04). Real face embeddings cluster by person, which is why the real faces are found even where recall on random queries is low; where the \"real faces\" column falls below 48/48, the graph search missed matches that exact search finds. The gallery uses usearch's default graph parameters and searches exactly up to `gallery::EXACT_SEARCH_MAX_ENTRIES` (20 000) entries.\n"
     )?;
 
     // 6. accuracy
