@@ -71,6 +71,7 @@ pub fn resize_region(
     if width == 0 || height == 0 || region.width <= 0.0 || region.height <= 0.0 {
         return dst;
     }
+    let region = snap_to_image(region, src.width(), src.height());
     let shrinking = f64::from(width) <= region.width && f64::from(height) <= region.height;
     let alg = match filter {
         Filter::Area if shrinking => ResizeAlg::Convolution(FilterType::Box),
@@ -99,6 +100,27 @@ pub fn resize_region(
         tracing::error!("resize {sw}x{sh} {region:?} -> {width}x{height} failed: {e}");
     }
     dst
+}
+
+/// How far past an image's edge a region may end and still count as ending on it (float noise
+/// of a caller's arithmetic, never a real overrun).
+const EDGE_TOLERANCE_PX: f64 = 1e-6;
+
+/// Pulls edges within [`EDGE_TOLERANCE_PX`] outside a `width`×`height` image onto it.
+fn snap_to_image(mut region: RegionPx, width: u32, height: u32) -> RegionPx {
+    let snap = |start: &mut f64, len: &mut f64, limit: f64| {
+        if *start < 0.0 && *start > -EDGE_TOLERANCE_PX {
+            *len += *start;
+            *start = 0.0;
+        }
+        let past = *start + *len - limit;
+        if past > 0.0 && past < EDGE_TOLERANCE_PX {
+            *len = limit - *start;
+        }
+    };
+    snap(&mut region.left, &mut region.width, f64::from(width));
+    snap(&mut region.top, &mut region.height, f64::from(height));
+    region
 }
 
 /// Pads `img` by `pad` pixels on every side with its mirror image (OpenCV's BORDER_REFLECT:
@@ -333,6 +355,26 @@ mod tests {
         RgbImage::from_fn(w, h, |x, y| {
             image::Rgb([(x % 256) as u8, (y % 256) as u8, 7])
         })
+    }
+
+    #[test]
+    fn a_region_ending_a_float_ulp_past_the_edge_is_resized() {
+        let img = RgbImage::from_pixel(2600, 1934, image::Rgb([200, 100, 50]));
+        let region = RegionPx {
+            left: 0.0,
+            top: 0.0,
+            width: 2600.0,
+            height: 1934.0_f64.next_up(),
+        };
+        let out = resize_region(&img, region, 71, 53, Filter::Area);
+        assert!(out.pixels().all(|p| p.0 == [200, 100, 50]));
+        // A real overrun is still refused (and logged): the result stays black.
+        let past = RegionPx {
+            height: 1940.0,
+            ..region
+        };
+        let out = resize_region(&img, past, 71, 53, Filter::Area);
+        assert!(out.pixels().all(|p| p.0 == [0, 0, 0]));
     }
 
     #[test]

@@ -106,11 +106,14 @@ pub fn plan_levels(
             let (width, height) = (fw as u32 - 2 * x0, fh as u32 - 2 * y0);
             (width.min(height) as f32 >= WINDOW_PX).then_some(PyramidLevel {
                 scale,
+                // The crop is centred, so its size is the padded image's less both margins:
+                // a full level (no margin) is then exactly the whole padded image, not
+                // `fw / (fw / pw)`, which can land past its last row by float noise.
                 region: RegionPx {
                     left: f64::from(x0) / rx,
                     top: f64::from(y0) / ry,
-                    width: f64::from(width) / rx,
-                    height: f64::from(height) / ry,
+                    width: f64::from(pw) - 2.0 * (f64::from(x0) / rx),
+                    height: f64::from(ph) - 2.0 * (f64::from(y0) / ry),
                 },
                 cell_offset: (x0 as usize / 2, y0 as usize / 2),
                 width,
@@ -196,13 +199,41 @@ mod tests {
             // Each crop is the full level minus whole P-Net cells on every side.
             assert_eq!(l.width + 4 * l.cell_offset.0 as u32, f.width);
             assert_eq!(l.height + 4 * l.cell_offset.1 as u32, f.height);
-            assert!(l.region.left >= 0.0 && l.region.left + l.region.width <= 2600.0 + 1e-9);
+            assert!(l.region.left >= 0.0 && l.region.left + l.region.width <= 2600.0);
             assert!(l.width.min(l.height) >= 12);
         }
         // Much less for P-Net to read than padding every level fully.
         let total: u64 = levels.iter().map(PyramidLevel::pixels).sum();
         let full_total: u64 = full.iter().map(PyramidLevel::pixels).sum();
         assert!(total * 10 < full_total * 7, "{total} vs {full_total}");
+    }
+
+    #[test]
+    fn every_level_lies_inside_the_padded_image_and_is_built() {
+        // 2300x1634 padded by 150 is the working image of a 12 MP photo whose full levels once
+        // ended at row 1934.0000000000002 of 1934, so the resize refused them and they stayed
+        // black: no face filling the frame could be found.
+        for (w, h, pad) in [
+            (2300, 1634, 150),
+            (2000, 1333, 300),
+            (641, 479, 37),
+            (1999, 3001, 211),
+        ] {
+            let (pw, ph) = (w + 2 * pad, h + 2 * pad);
+            let white = RgbImage::from_pixel(pw, ph, image::Rgb([255, 255, 255]));
+            for per_level in [true, false] {
+                for l in plan_levels(w, h, pad, 20.0, 0.709, per_level) {
+                    let r = l.region;
+                    assert!(r.left >= 0.0 && r.top >= 0.0, "{w}x{h}: {r:?}");
+                    assert!(r.left + r.width <= f64::from(pw), "{w}x{h}: {r:?}");
+                    assert!(r.top + r.height <= f64::from(ph), "{w}x{h}: {r:?}");
+                    if l.pixels() < 20_000 {
+                        let built = l.build(&white);
+                        assert!(built.pixels().all(|p| p.0 == [255; 3]), "{w}x{h}: {r:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
