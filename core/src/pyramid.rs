@@ -104,16 +104,17 @@ pub fn plan_levels(
             let even = |v: f64| 2 * (v / 2.0).floor() as u32;
             let (x0, y0) = (even(skip * rx), even(skip * ry));
             let (width, height) = (fw as u32 - 2 * x0, fh as u32 - 2 * y0);
+            let (left, top) = (f64::from(x0) / rx, f64::from(y0) / ry);
             (width.min(height) as f32 >= WINDOW_PX).then_some(PyramidLevel {
                 scale,
                 // The crop is centred, so its size is the padded image's less both margins:
                 // a full level (no margin) is then exactly the whole padded image, not
                 // `fw / (fw / pw)`, which can land past its last row by float noise.
                 region: RegionPx {
-                    left: f64::from(x0) / rx,
-                    top: f64::from(y0) / ry,
-                    width: f64::from(pw) - 2.0 * (f64::from(x0) / rx),
-                    height: f64::from(ph) - 2.0 * (f64::from(y0) / ry),
+                    left,
+                    top,
+                    width: f64::from(pw) - 2.0 * left,
+                    height: f64::from(ph) - 2.0 * top,
                 },
                 cell_offset: (x0 as usize / 2, y0 as usize / 2),
                 width,
@@ -210,9 +211,9 @@ mod tests {
 
     #[test]
     fn every_level_lies_inside_the_padded_image_and_is_built() {
-        // 2300x1634 padded by 150 is the working image of a 12 MP photo whose full levels once
-        // ended at row 1934.0000000000002 of 1934, so the resize refused them and they stayed
-        // black: no face filling the frame could be found.
+        // The first case pads to 2600x1934, the padded size of the 12 MP test photo (img49),
+        // whose full levels once ended at row 1934.0000000000002 of 1934: the resize refused
+        // them and they stayed black, so no face filling the frame could be found there.
         for (w, h, pad) in [
             (2300, 1634, 150),
             (2000, 1333, 300),
