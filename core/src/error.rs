@@ -227,6 +227,33 @@ pub enum GalleryError {
     /// The vector index reported an error.
     #[error("vector index error: {0}")]
     Index(String),
+    /// The database refused or failed an operation (disk full, read-only, locked, unreachable).
+    #[error("gallery database {location}: {detail}")]
+    Database {
+        /// The database: a file path or a Postgres URL without its password.
+        location: String,
+        /// What the database said.
+        detail: String,
+    },
+    /// An embedding that is not a finite unit vector.
+    #[error("invalid embedding: {0}")]
+    InvalidEmbedding(String),
+    /// A source string or thumbnail that cannot be stored.
+    #[error("invalid {field}: {detail}")]
+    InvalidField {
+        /// Which field.
+        field: &'static str,
+        /// Why.
+        detail: String,
+    },
+    /// A gallery export file that is not one, or was made for another embedding model.
+    #[error("cannot import {path}: {detail}")]
+    BadExport {
+        /// The file.
+        path: PathBuf,
+        /// Why it was refused.
+        detail: String,
+    },
     /// No entry has this id.
     #[error("no gallery entry with id {0}")]
     NoSuchEntry(u64),

@@ -93,6 +93,27 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageError
     Ok(img.into_rgb8())
 }
 
+/// Width and height from the image header alone (nothing is decoded): for checking an image
+/// against a limit before paying for its pixels.
+///
+/// # Errors
+/// Empty input, an unknown format or an unreadable header.
+pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), ImageError> {
+    if bytes.is_empty() {
+        return Err(ImageError::Empty);
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|_| ImageError::UnsupportedFormat)?;
+    let Some(format) = reader.format() else {
+        return Err(ImageError::UnsupportedFormat);
+    };
+    reader
+        .into_decoder()
+        .map(|d| d.dimensions())
+        .map_err(|e| map_decode_error(e, format_name(format)))
+}
+
 /// Whether a JPEG has an end-of-image marker (FF D9) after its first start-of-scan (FF DA).
 /// Markers cannot occur inside entropy-coded data (0xFF is stuffed), so this detects truncation.
 #[must_use]

@@ -55,7 +55,97 @@ pub fn image_from_base64(b64: &str, limits: DecodeLimits) -> Result<RgbImage, Co
     Ok(image_io::decode(&bytes, limits)?)
 }
 
+/// Side of the aligned crop (px): the only size `aligned_png` may have.
+pub const ALIGNED_SIDE_PX: u32 = 112;
+/// Largest side of a face patch (px). The patch is 1.5× the face box; the attribute models look
+/// at it scaled down to at most 224 px, so larger patches only cost memory.
+pub const MAX_PATCH_SIDE_PX: u32 = 4096;
+
+fn base64_bytes(b64: &str, field: &str) -> Result<Vec<u8>, CoreError> {
+    STANDARD
+        .decode(b64.trim())
+        .map_err(|e| CoreError::InvalidRequest(format!("{field}: base64: {e}")))
+}
+
+/// Decodes a base64 aligned crop, refusing anything but 112×112 from its header.
+///
+/// # Errors
+/// Bad base64, a bad image, or another size.
+pub fn aligned_from_base64(b64: &str) -> Result<RgbImage, CoreError> {
+    let bytes = base64_bytes(b64, "aligned_png")?;
+    let (w, h) = image_io::dimensions(&bytes)?;
+    if (w, h) != (ALIGNED_SIDE_PX, ALIGNED_SIDE_PX) {
+        return Err(CoreError::InvalidRequest(format!(
+            "aligned_png is {w}x{h} px; it must be {ALIGNED_SIDE_PX}x{ALIGNED_SIDE_PX}"
+        )));
+    }
+    Ok(image_io::decode(&bytes, DecodeLimits::default())?)
+}
+
+/// Decodes a base64 gallery thumbnail, refusing one larger than
+/// [`crate::gallery::MAX_THUMBNAIL_SIDE_PX`] from its header.
+///
+/// # Errors
+/// Bad base64, a bad image, or one too large.
+pub fn thumbnail_from_base64(b64: &str) -> Result<RgbImage, CoreError> {
+    let bytes = base64_bytes(b64, "thumbnail_png")?;
+    let (w, h) = image_io::dimensions(&bytes)?;
+    let max = crate::gallery::MAX_THUMBNAIL_SIDE_PX;
+    if w > max || h > max {
+        return Err(CoreError::InvalidRequest(format!(
+            "thumbnail_png is {w}x{h} px; at most {max}x{max}"
+        )));
+    }
+    Ok(image_io::decode(&bytes, DecodeLimits::default())?)
+}
+
+/// Checks a face box against the patch it was cut with: finite, non-empty, overlapping the patch,
+/// and no larger than a patch of that size can hold (the patch is 1.5× the box, clipped to the
+/// photo, so a box may reach past a clipped patch but not be many times its size).
+///
+/// # Errors
+/// [`CoreError::InvalidRequest`] naming what is wrong.
+pub fn check_box_in_patch(b: &BoxPx, patch_w: u32, patch_h: u32) -> Result<(), CoreError> {
+    let bad = |why: &str| {
+        Err(CoreError::InvalidRequest(format!(
+            "bbox_in_patch ({}, {})-({}, {}) {why} (patch {patch_w}x{patch_h} px)",
+            b.x1, b.y1, b.x2, b.y2
+        )))
+    };
+    if ![b.x1, b.y1, b.x2, b.y2].iter().all(|v| v.is_finite()) {
+        return bad("is not finite");
+    }
+    if b.x2 <= b.x1 || b.y2 <= b.y1 {
+        return bad("is empty");
+    }
+    let (w, h) = (patch_w as f32, patch_h as f32);
+    if b.x2 <= 0.0 || b.y2 <= 0.0 || b.x1 >= w || b.y1 >= h {
+        return bad("lies outside the patch");
+    }
+    let side = w.max(h);
+    if b.width() > 2.0 * side + 16.0 || b.height() > 2.0 * side + 16.0 {
+        return bad("is far larger than its patch");
+    }
+    Ok(())
+}
+
 impl FaceCrop {
+    /// Pixels the crop's two images declare in their headers (nothing is decoded).
+    ///
+    /// # Errors
+    /// Bad base64 or an unreadable header.
+    pub fn declared_pixels(&self) -> Result<u64, CoreError> {
+        let mut n = 0u64;
+        for (b64, field) in [
+            (&self.aligned_png, "aligned_png"),
+            (&self.patch_png, "patch_png"),
+        ] {
+            let (w, h) = image_io::dimensions(&base64_bytes(b64, field)?)?;
+            n += u64::from(w) * u64::from(h);
+        }
+        Ok(n)
+    }
+
     /// Encodes a face for the wire.
     ///
     /// # Errors
@@ -72,10 +162,22 @@ impl FaceCrop {
     ///
     /// # Errors
     /// As [`image_from_base64`].
+    /// Sizes are checked from the headers before any pixel is decoded: the aligned crop must be
+    /// 112×112, the patch at most [`MAX_PATCH_SIDE_PX`] a side and within `limits`, and the box
+    /// must fit the patch ([`check_box_in_patch`]).
     pub fn decode(&self, limits: DecodeLimits) -> Result<FaceInput, CoreError> {
+        let patch_bytes = base64_bytes(&self.patch_png, "patch_png")?;
+        let (pw, ph) = image_io::dimensions(&patch_bytes)?;
+        if pw > MAX_PATCH_SIDE_PX || ph > MAX_PATCH_SIDE_PX {
+            return Err(CoreError::InvalidRequest(format!(
+                "patch_png is {pw}x{ph} px; at most {MAX_PATCH_SIDE_PX} px a side"
+            )));
+        }
+        check_box_in_patch(&self.bbox_in_patch, pw, ph)?;
+        let aligned = aligned_from_base64(&self.aligned_png)?;
         Ok(FaceInput {
-            aligned: image_from_base64(&self.aligned_png, limits)?,
-            patch: image_from_base64(&self.patch_png, limits)?,
+            aligned,
+            patch: image_io::decode(&patch_bytes, limits)?,
             bbox_in_patch: self.bbox_in_patch,
         })
     }

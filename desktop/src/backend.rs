@@ -2,8 +2,6 @@
 //! whole pipeline in-process; [`crate::remote::RemoteBackend`] (connected mode) detects and aligns
 //! here and sends only the face crops to a `facelens-server`, whose gallery it then uses.
 
-use std::path::Path;
-
 use facelens_core::gallery::{Entry, Gallery};
 use facelens_core::pipeline::AnalyzedImage;
 use facelens_core::{CoreError, Pipeline};
@@ -107,8 +105,10 @@ impl LocalBackend {
     }
 }
 
-fn load_thumb(path: &Path) -> Option<RgbImage> {
-    image::open(path).ok().map(image::DynamicImage::into_rgb8)
+fn decode_thumb(png: &[u8]) -> Option<RgbImage> {
+    image::load_from_memory_with_format(png, image::ImageFormat::Png)
+        .ok()
+        .map(image::DynamicImage::into_rgb8)
 }
 
 impl AnalysisBackend for LocalBackend {
@@ -142,10 +142,13 @@ impl AnalysisBackend for LocalBackend {
     }
 
     fn entries(&self) -> Result<Vec<(Entry, Option<RgbImage>)>, BackendError> {
-        Ok(self
-            .gallery
-            .entries()
-            .map(|e| (e.clone(), load_thumb(&self.gallery.thumbnail_path(e.id))))
+        let entries = self.gallery.entries().map_err(CoreError::from)?;
+        Ok(entries
+            .into_iter()
+            .map(|e| {
+                let thumb = self.gallery.thumbnail_png(e.id).ok();
+                (e, thumb.as_deref().and_then(decode_thumb))
+            })
             .collect())
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use facelens_core::gallery::{Gallery, resolve_gallery_dir};
+use facelens_core::gallery::{Gallery, resolve_gallery_location};
 use facelens_core::models::embedder::cosine;
 use facelens_core::provision::{ModelStore, ProvisionEvent, resolve_models_dir};
 use facelens_core::runtime::SessionOptions;
@@ -22,9 +22,10 @@ pub struct Cli {
     /// Models folder (default: $FACELENS_MODELS_DIR, else the user cache dir).
     #[arg(long, global = true, value_name = "DIR")]
     pub models_dir: Option<PathBuf>,
-    /// Gallery folder (default: $FACELENS_GALLERY_DIR, else the user data dir).
-    #[arg(long, global = true, value_name = "DIR")]
-    pub gallery: Option<PathBuf>,
+    /// Gallery: a folder (embedded SQLite) or a `postgres://` URL (default:
+    /// $FACELENS_GALLERY_DIR, else the user data dir).
+    #[arg(long, global = true, value_name = "DIR|URL")]
+    pub gallery: Option<String>,
     /// Threads per model (default: up to 4).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
@@ -107,6 +108,16 @@ pub enum GalleryAction {
     Delete {
         /// Entry id.
         id: u64,
+    },
+    /// Write every face (names, embeddings, thumbnails, model id) to a portable file.
+    Export {
+        /// The file to write (JSON Lines).
+        file: PathBuf,
+    },
+    /// Add every face of an export file, all or nothing.
+    Import {
+        /// An export file.
+        file: PathBuf,
     },
 }
 
@@ -201,7 +212,9 @@ fn load(cli: &Cli) -> anyhow::Result<Pipeline> {
 }
 
 fn open_gallery(cli: &Cli) -> anyhow::Result<Gallery> {
-    Ok(Gallery::open(&resolve_gallery_dir(cli.gallery.as_deref()))?)
+    Ok(Gallery::open_location(&resolve_gallery_location(
+        cli.gallery.as_deref(),
+    ))?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -225,7 +238,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut failed = false;
             for path in images {
                 match pipeline.analyze_file(path, Some(&gallery)) {
-                    Ok(a) if *json => println!(
+                    Ok(a) if *json => outln!(
                         "{}",
                         serde_json::to_string(&report::JsonReport::new(path, &a))?
                     ),
@@ -247,7 +260,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ea = largest_embedding(&mut pipeline, a)?;
             let eb = largest_embedding(&mut pipeline, b)?;
             let c = cosine(&ea, &eb);
-            println!(
+            outln!(
                 "cosine {c:.3}  score {:.3}  {} (threshold {:.2})",
                 calibration::same_person_score(c),
                 if calibration::is_same_person(c) {
@@ -261,7 +274,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Enrol { name, face, image } => {
             let mut pipeline = load(&cli)?;
-            let mut gallery = open_gallery(&cli)?;
+            let gallery = open_gallery(&cli)?;
             let r = pipeline.analyze_file_full(image, None)?;
             let n = r.analysis.faces.len();
             let Some(idx) = face.checked_sub(1).filter(|&i| i < n) else {
@@ -283,7 +296,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &r.analysis.faces[idx].embedding,
                 &r.aligned[idx],
             )?;
-            println!(
+            outln!(
                 "enrolled face {face} of {n} from {} as \"{}\" (id {id})",
                 image.display(),
                 name.trim()
@@ -298,14 +311,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if a.faces.is_empty() {
                 bail!("no face in {}: {}", image.display(), reason(&a));
             }
-            if gallery.is_empty() {
+            if gallery.is_empty()? {
                 eprintln!(
                     "the gallery is empty ({}); enrol people with `facelens enrol`",
-                    gallery.dir().display()
+                    gallery.location()
                 );
             }
             for (i, f) in a.faces.iter().enumerate() {
-                println!("face {} at {}", i + 1, report::box_text(&f.detection.bbox));
+                outln!("face {} at {}", i + 1, report::box_text(&f.detection.bbox));
                 report::print_matches(&f.matches);
             }
             Ok(ExitCode::SUCCESS)
@@ -359,24 +372,44 @@ fn largest_embedding(p: &mut Pipeline, path: &Path) -> anyhow::Result<Vec<f32>> 
 }
 
 fn gallery_cmd(cli: &Cli, action: &GalleryAction) -> anyhow::Result<ExitCode> {
-    let mut gallery = open_gallery(cli)?;
+    let gallery = open_gallery(cli)?;
     match action {
         GalleryAction::List => {
-            println!("{} entries in {}", gallery.len(), gallery.dir().display());
-            for e in gallery.entries() {
-                println!(
+            let entries = gallery.entries()?;
+            outln!("{} entries in {}", entries.len(), gallery.location());
+            for e in entries {
+                outln!(
                     "{:>5}  {:<24}  enrolled {}  from {}",
-                    e.id, e.name, e.enrolled_at_unix_s, e.source
+                    e.id,
+                    e.name,
+                    e.enrolled_at_unix_s,
+                    e.source
                 );
             }
         }
         GalleryAction::Rename { id, name } => {
             gallery.rename(*id, name)?;
-            println!("renamed {id} to \"{}\"", name.trim());
+            outln!("renamed {id} to \"{}\"", name.trim());
         }
         GalleryAction::Delete { id } => {
             gallery.delete(*id)?;
-            println!("deleted {id}");
+            outln!("deleted {id}");
+        }
+        GalleryAction::Export { file } => {
+            let n = gallery.export(file)?;
+            outln!(
+                "exported {n} faces from {} to {}",
+                gallery.location(),
+                file.display()
+            );
+        }
+        GalleryAction::Import { file } => {
+            let n = gallery.import(file)?;
+            outln!(
+                "imported {n} faces from {} into {}",
+                file.display(),
+                gallery.location()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -390,21 +423,21 @@ fn models_cmd(cli: &Cli, action: &ModelsAction) -> anyhow::Result<ExitCode> {
             store
                 .ensure(&mut print_progress)
                 .context("fetching models")?;
-            println!(
+            outln!(
                 "all {} files present and verified in {}",
                 store.status()?.len(),
                 store.dir().display()
             );
         }
         ModelsAction::List => {
-            println!("models folder: {}", store.dir().display());
+            outln!("models folder: {}", store.dir().display());
             for s in store.status()? {
                 let state = match (s.present, s.verified) {
                     (true, true) => "verified",
                     (true, false) => "CHECKSUM MISMATCH",
                     _ => "missing",
                 };
-                println!(
+                outln!(
                     "{:<12} {:<26} {:>7.1} MB  {:<17}  {}  [{}]",
                     s.id,
                     s.file,

@@ -16,6 +16,28 @@
 //! or one `error:` line and exit code 1 on the command line. Nothing is written to the gallery
 //! unless the whole step succeeded.
 
+/// `println!` for command output: when stdout is a closed pipe (`facelens gallery list | head -1`),
+/// the process ends quietly with success, like other command-line tools, instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::write_stdout_line(format_args!($($arg)*))
+    };
+}
+
+/// Writes one line to stdout; on a broken pipe, exits 0 (the reader has all it wanted).
+#[doc(hidden)]
+pub fn write_stdout_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
 pub mod app;
 pub mod backend;
 pub mod cli;

@@ -39,10 +39,10 @@ fn pt(p: PointPx) -> String {
 /// Prints gallery matches, indented.
 pub fn print_matches(matches: &[Match]) {
     if matches.is_empty() {
-        println!("    no gallery matches");
+        outln!("    no gallery matches");
     }
     for m in matches {
-        println!(
+        outln!(
             "    {:<24} score {:.2} (cosine {:.3}){}",
             m.name,
             m.score,
@@ -58,7 +58,7 @@ pub fn print_matches(matches: &[Match]) {
 
 /// Human-readable report of one image.
 pub fn print_text(path: &Path, a: &Analysis) {
-    println!(
+    outln!(
         "{}: {}x{} px, {} face(s)",
         path.display(),
         a.width_px,
@@ -66,18 +66,18 @@ pub fn print_text(path: &Path, a: &Analysis) {
         a.faces.len()
     );
     if let Some(r) = &a.no_face_reason {
-        println!("  no face: {r}");
+        outln!("  no face: {r}");
     }
     for (i, f) in a.faces.iter().enumerate() {
         let d = &f.detection;
         let at = &f.attributes;
-        println!(
+        outln!(
             "  face {} box {} score {:.3}",
             i + 1,
             box_text(&d.bbox),
             d.score
         );
-        println!(
+        outln!(
             "    eyes L {} R {}",
             pt(d.landmarks.eye_left),
             pt(d.landmarks.eye_right)
@@ -88,14 +88,17 @@ pub fn print_text(path: &Path, a: &Analysis) {
             .take(4)
             .map(|v| format!("{v:+.3}"))
             .collect();
-        println!(
+        outln!(
             "    embedding {}-d [{}, …]",
             f.embedding.len(),
             head.join(", ")
         );
-        println!(
+        outln!(
             "    age {:.0} ± {:.0} y   gender {} (P(male) {:.2})",
-            at.age.years, at.age.std_years, at.gender.label, at.gender.male_probability
+            at.age.years,
+            at.age.std_years,
+            at.gender.label,
+            at.gender.male_probability
         );
         let top3 = |v: &[facelens_core::api::LabelProb]| {
             let mut v = v.to_vec();
@@ -106,15 +109,21 @@ pub fn print_text(path: &Path, a: &Analysis) {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        println!("    race {}", top3(&at.race));
-        println!("    emotion {}", top3(&at.emotion));
+        outln!("    race {}", top3(&at.race));
+        outln!("    emotion {}", top3(&at.emotion));
         if !f.matches.is_empty() {
             print_matches(&f.matches);
         }
     }
     let t = &a.timings;
-    println!(
+    outln!(
         "  ms: decode {:.1}  detect {:.1}  align {:.1}  embed {:.1}  analyse {:.1}  search {:.1}  total {:.1}",
-        t.decode_ms, t.detect_ms, t.align_ms, t.embed_ms, t.analyze_ms, t.search_ms, t.total_ms
+        t.decode_ms,
+        t.detect_ms,
+        t.align_ms,
+        t.embed_ms,
+        t.analyze_ms,
+        t.search_ms,
+        t.total_ms
     );
 }

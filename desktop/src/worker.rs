@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::time::Instant;
 
 use facelens_core::api::Analysis;
-use facelens_core::gallery::{Entry, Gallery};
+use facelens_core::gallery::{Entry, Gallery, GalleryLocation};
 use facelens_core::provision::ProvisionEvent;
 use facelens_core::{Pipeline, PipelineConfig};
 use image::RgbImage;
@@ -137,6 +137,23 @@ pub enum Event {
     Error(String),
 }
 
+impl Event {
+    /// Progress reports, which a later report supersedes; every other event is final.
+    #[must_use]
+    pub fn is_progress(&self) -> bool {
+        match self {
+            Self::Provision(_) | Self::ImportProgress { .. } => true,
+            Self::Ready
+            | Self::LoadFailed(_)
+            | Self::Analyzed { .. }
+            | Self::Connection { .. }
+            | Self::Gallery(_)
+            | Self::ImportDone { .. }
+            | Self::Error(_) => false,
+        }
+    }
+}
+
 /// Why an analysis failed, and whether analysing locally instead could help.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
@@ -231,7 +248,7 @@ impl Worker {
     /// When the OS cannot start a thread.
     pub fn spawn(
         config: PipelineConfig,
-        gallery_dir: PathBuf,
+        gallery_dir: GalleryLocation,
         server: Option<ServerAddress>,
         wake: impl Fn() + Send + 'static,
     ) -> std::io::Result<Self> {
@@ -241,8 +258,16 @@ impl Worker {
             .name("facelens-analysis".into())
             .spawn(move || {
                 let send = |e: Event| {
-                    // A full queue means the UI is gone or far behind; dropping progress is fine.
-                    if let Err(TrySendError::Disconnected(_)) = ev_tx.try_send(e) {
+                    if e.is_progress() {
+                        // Progress may be dropped when the UI is far behind: a later one follows.
+                        if let Err(TrySendError::Disconnected(_) | TrySendError::Full(_)) =
+                            ev_tx.try_send(e)
+                        {
+                            return;
+                        }
+                    } else if ev_tx.send(e).is_err() {
+                        // Results, errors and "done" are never dropped: wait for room. Only a
+                        // closed window (receiver gone) ends the wait.
                         return;
                     }
                     wake();
@@ -250,7 +275,7 @@ impl Worker {
                 let loaded = Pipeline::load(&config, &mut |p| send(Event::Provision(p)))
                     .map_err(|e| format!("{e}"))
                     .and_then(|p| {
-                        Gallery::open(&gallery_dir)
+                        Gallery::open_location(&gallery_dir)
                             .map(|g| (p, g))
                             .map_err(|e| format!("{e}"))
                     });

@@ -90,3 +90,37 @@ fn analyze_json_enrol_and_search() {
         "{text}"
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_the_listing_quietly() {
+    let g = tempfile::tempdir().expect("tempdir");
+    {
+        let gallery = facelens_core::gallery::Gallery::open(g.path()).expect("gallery");
+        let mut e = vec![0.0f32; 512];
+        e[0] = 1.0;
+        for k in 0..50 {
+            e.rotate_right(1);
+            gallery
+                .enrol(
+                    &format!("Person {k}"),
+                    "x.jpg",
+                    &e,
+                    &image::RgbImage::new(4, 4),
+                )
+                .expect("enrol");
+        }
+    }
+    // `facelens gallery list | head -0`: the reader is gone before the first line is written.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_facelens"))
+        .args(["gallery", "list"])
+        .env("FACELENS_GALLERY_DIR", g.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("waits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

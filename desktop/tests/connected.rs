@@ -41,7 +41,7 @@ fn connected_mode_matches_local_mode_and_falls_back_when_the_server_goes() {
     let mut server = BackgroundServer::start(
         facelens_server::Config {
             tokens: vec![TOKEN.into()],
-            gallery_dir: Some(server_gallery.path().to_path_buf()),
+            gallery: Some(server_gallery.path().to_string_lossy().into_owned()),
             ..facelens_server::Config::default()
         },
         Duration::from_secs(300),
@@ -62,7 +62,7 @@ fn connected_mode_matches_local_mode_and_falls_back_when_the_server_goes() {
                 &cc.egui_ctx,
                 settings,
                 AppOptions {
-                    gallery_dir: Some(gallery),
+                    gallery_dir: Some(gallery.to_string_lossy().into_owned()),
                     ..AppOptions::default()
                 },
             )

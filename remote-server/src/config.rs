@@ -76,8 +76,11 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Models folder (default: `$FACELENS_MODELS_DIR` or the user cache dir).
     pub models_dir: Option<PathBuf>,
-    /// Gallery folder (default: `$FACELENS_GALLERY_DIR` or the user data dir).
-    pub gallery_dir: Option<PathBuf>,
+    /// Gallery: a folder (embedded SQLite, one machine) or a `postgres://` URL (pgvector; any
+    /// number of replicas). Default: `$FACELENS_GALLERY_DIR`, else the user data dir.
+    /// `gallery_dir` is accepted as the older name.
+    #[serde(alias = "gallery_dir")]
+    pub gallery: Option<String>,
     /// Execution provider: "cpu", "cuda" or "tensorrt". A GPU provider that fails stops the server.
     pub provider: ExecutionTarget,
     /// ONNX Runtime intra-op threads per model (0 = min(cores, 4)).
@@ -118,7 +121,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             models_dir: None,
-            gallery_dir: None,
+            gallery: None,
             provider: ExecutionTarget::Cpu,
             threads: 0,
             max_body_mib: 32,
@@ -146,7 +149,7 @@ const ENV_FIELDS: [(&str, Kind); 22] = [
     ("tls_cert", Kind::Text),
     ("tls_key", Kind::Text),
     ("models_dir", Kind::Text),
-    ("gallery_dir", Kind::Text),
+    ("gallery", Kind::Text),
     ("provider", Kind::Text),
     ("threads", Kind::Int),
     ("max_body_mib", Kind::Int),
@@ -195,6 +198,36 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// Every string under a secret key (`tokens`, `upstream_token`), however it was typed.
+fn secret_values(table: &toml::Table) -> Vec<String> {
+    fn strings(v: &toml::Value, out: &mut Vec<String>) {
+        match v {
+            toml::Value::String(s) => out.push(s.clone()),
+            toml::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+            toml::Value::Table(t) => t.values().for_each(|x| strings(x, out)),
+            toml::Value::Integer(_)
+            | toml::Value::Float(_)
+            | toml::Value::Boolean(_)
+            | toml::Value::Datetime(_) => {}
+        }
+    }
+    let mut out = Vec::new();
+    for key in ["tokens", "upstream_token"] {
+        if let Some(v) = table.get(key) {
+            strings(v, &mut out);
+        }
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// `msg` with every secret replaced by `***` (parser messages quote the offending value).
+fn redact(msg: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .fold(msg.to_owned(), |m, s| m.replace(s.as_str(), "***"))
+}
+
 fn parse_env(key: &str, kind: Kind, value: &str) -> Result<toml::Value, ConfigError> {
     let bad = |what: &str| ConfigError::Parse {
         origin: format!("FACELENS_{}", key.to_ascii_uppercase()),
@@ -237,11 +270,19 @@ impl Config {
                 path: path.to_path_buf(),
                 source,
             })?;
+            // The parser's own message quotes the offending line, which may hold a token: say
+            // where and what, not the line itself.
             let from_file: toml::Table =
                 text.parse()
                     .map_err(|e: toml::de::Error| ConfigError::Parse {
                         origin: path.display().to_string(),
-                        detail: e.to_string(),
+                        detail: e.span().map_or_else(
+                            || e.message().to_owned(),
+                            |s| {
+                                let line = text[..s.start.min(text.len())].lines().count().max(1);
+                                format!("line {line}: {}", e.message())
+                            },
+                        ),
                     })?;
             table.extend(from_file);
         }
@@ -253,11 +294,12 @@ impl Config {
                 table.insert((*name).to_owned(), parse_env(name, *kind, &v)?);
             }
         }
+        let secrets = secret_values(&table);
         let config: Self = table
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Parse {
                 origin: "merged".into(),
-                detail: e.to_string(),
+                detail: redact(&e.to_string(), &secrets),
             })?;
         config.validate()?;
         Ok(config)
@@ -410,5 +452,28 @@ mod tests {
         ));
         let e = Config::load(None, env(&[("FACELENS_TOKENS", "short")]));
         assert!(matches!(e, Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    fn errors_never_print_a_token() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = "s3cret-token-0123456789";
+        for text in [
+            format!("tokens = \"{secret}\"\n"),
+            format!("upstream_token = [\"{secret}\"]\n"),
+            format!("tokens = [\"{secret}\"\n"),
+            format!("tokens = [\"{secret}\", 3]\n"),
+        ] {
+            let file = dir.path().join("t.toml");
+            std::fs::write(&file, &text).expect("write");
+            let e = Config::load(Some(&file), env(&[]))
+                .expect_err(&text)
+                .to_string();
+            assert!(!e.contains(secret), "{e}");
+            assert!(
+                e.contains("token") || e.contains("line 1"),
+                "says where: {e}"
+            );
+        }
     }
 }

@@ -2,7 +2,14 @@
 //! serves a bounded queue. The thread collects jobs for up to `batch_wait` or `batch_max` items,
 //! runs them as one batch, and answers each job on its own oneshot channel. A full queue is
 //! answered at once with [`ApiError::Overloaded`] instead of growing without bound.
+//!
+//! A panic while running a batch is caught: the batch is rerun job by job (each caught again), so
+//! only the job that panics fails, with a 500 that says so, and the thread goes on. Should the
+//! thread end anyway, [`Lane::is_alive`] turns false and `/readyz` reports the server not ready.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
@@ -14,7 +21,16 @@ use crate::metrics::Metrics;
 
 struct Job<I, O> {
     items: Vec<I>,
-    reply: oneshot::Sender<Result<Vec<O>, CoreError>>,
+    reply: oneshot::Sender<Result<Vec<O>, ApiError>>,
+}
+
+/// Sets the lane's liveness flag to false when the thread ends, by return or by panic.
+struct AliveGuard(Arc<AtomicBool>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
 }
 
 /// Batching settings of one lane.
@@ -33,6 +49,7 @@ pub struct Lane<I, O> {
     name: &'static str,
     tx: SyncSender<Job<I, O>>,
     metrics: Metrics,
+    alive: Arc<AtomicBool>,
 }
 
 impl<I, O> Clone for Lane<I, O> {
@@ -41,7 +58,16 @@ impl<I, O> Clone for Lane<I, O> {
             name: self.name,
             tx: self.tx.clone(),
             metrics: self.metrics.clone(),
+            alive: Arc::clone(&self.alive),
         }
+    }
+}
+
+impl<I, O> Lane<I, O> {
+    /// Whether the lane's thread is still serving.
+    #[must_use]
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::SeqCst)
     }
 }
 
@@ -68,10 +94,20 @@ impl<I: Send + 'static, O: Send + 'static> Lane<I, O> {
     {
         let (tx, rx) = sync_channel(config.queue_depth);
         let m = metrics.clone();
+        let alive = Arc::new(AtomicBool::new(true));
+        let guard = AliveGuard(Arc::clone(&alive));
         std::thread::Builder::new()
             .name(format!("facelens-{name}"))
-            .spawn(move || serve(name, config, &m, &rx, run))?;
-        Ok(Self { name, tx, metrics })
+            .spawn(move || {
+                let _guard = guard;
+                serve(name, config, &m, &rx, run);
+            })?;
+        Ok(Self {
+            name,
+            tx,
+            metrics,
+            alive,
+        })
     }
 
     /// Queues `items` and waits for their outputs.
@@ -102,7 +138,7 @@ impl<I: Send + 'static, O: Send + 'static> Lane<I, O> {
             }
         }
         match rx.await {
-            Ok(r) => r.map_err(ApiError::Core),
+            Ok(r) => r,
             Err(_) => Err(ApiError::Internal(format!(
                 "the {} worker dropped a job",
                 self.name
@@ -147,7 +183,7 @@ fn serve<I, O, F>(
         #[allow(clippy::cast_precision_loss)]
         batch_size.observe(items.len() as f64);
         let start = Instant::now();
-        let result = run(&items);
+        let result = run_contained(name, &mut run, &items);
         seconds.observe(start.elapsed().as_secs_f64());
         drop(items);
         match result {
@@ -160,7 +196,7 @@ fn serve<I, O, F>(
             }
             Ok(_) => {
                 for j in jobs {
-                    let _ = j.reply.send(Err(CoreError::InvalidRequest(format!(
+                    let _ = j.reply.send(Err(ApiError::Internal(format!(
                         "{name}: the stage returned the wrong number of outputs"
                     ))));
                 }
@@ -174,11 +210,32 @@ fn serve<I, O, F>(
             Err(_) => {
                 for j in jobs {
                     let items: Vec<&I> = j.items.iter().collect();
-                    let r = run(&items);
+                    let r = run_contained(name, &mut run, &items);
                     drop(items);
                     let _ = j.reply.send(r);
                 }
             }
+        }
+    }
+}
+
+/// Runs one batch, turning a panic into an error for its jobs instead of ending the thread.
+fn run_contained<I, O, F>(name: &str, run: &mut F, items: &[&I]) -> Result<Vec<O>, ApiError>
+where
+    F: FnMut(&[&I]) -> Result<Vec<O>, CoreError>,
+{
+    match catch_unwind(AssertUnwindSafe(|| run(items))) {
+        Ok(r) => r.map_err(ApiError::Core),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!("the {name} stage panicked on a job (contained): {what}");
+            Err(ApiError::Internal(format!(
+                "the {name} stage failed on this request (a bug, logged); the server goes on"
+            )))
         }
     }
 }
@@ -206,6 +263,7 @@ mod tests {
                 if items.iter().any(|&&i| i == 13) {
                     return Err(CoreError::InvalidRequest("13".into()));
                 }
+                assert!(!items.iter().any(|&&i| i == 666), "injected panic");
                 std::thread::sleep(Duration::from_millis(20));
                 Ok(items.iter().map(|&&i| i * 2).collect())
             },
@@ -233,6 +291,49 @@ mod tests {
         let (a, b) = tokio::join!(lane.submit(vec![13]), lane.submit(vec![5]));
         assert!(a.is_err());
         assert_eq!(b.expect("b"), vec![10]);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone_and_the_lane_goes_on() {
+        let (lane, _) = lane(16, 50);
+        let (a, b) = tokio::join!(lane.submit(vec![666]), lane.submit(vec![5]));
+        let msg = a.expect_err("the panicking job fails").to_string();
+        assert!(msg.contains("test stage failed"), "{msg}");
+        assert_eq!(b.expect("its batch-mate is served"), vec![10]);
+        for _ in 0..3 {
+            assert!(matches!(
+                lane.submit(vec![666]).await,
+                Err(ApiError::Internal(_))
+            ));
+        }
+        assert_eq!(lane.submit(vec![4]).await.expect("still serving"), vec![8]);
+        assert!(lane.is_alive());
+    }
+
+    #[tokio::test]
+    async fn a_lane_whose_thread_ended_is_not_alive() {
+        let lane: Lane<u32, u32> = Lane::spawn(
+            "dies",
+            LaneConfig {
+                queue_depth: 1,
+                batch_max: 1,
+                batch_wait: Duration::ZERO,
+            },
+            Metrics::new(),
+            |_: &[&u32]| Ok(Vec::new()),
+        )
+        .expect("spawn");
+        assert!(lane.is_alive());
+        // Its thread ends when every sender is gone; a clone of the flag outlives it.
+        let alive = Arc::clone(&lane.alive);
+        drop(lane);
+        for _ in 0..200 {
+            if !alive.load(Ordering::SeqCst) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("the liveness flag stayed true after the thread ended");
     }
 
     #[tokio::test]

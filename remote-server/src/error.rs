@@ -31,6 +31,9 @@ pub enum ApiError {
         /// What was asked.
         what: &'static str,
     },
+    /// The request body did not arrive within the time allowed.
+    #[error("the request body did not arrive within {0} ms")]
+    BodyTimeout(u64),
     /// A malformed request (the message says what).
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -97,12 +100,17 @@ fn core_status(e: &CoreError) -> (StatusCode, &'static str) {
         },
         CoreError::Gallery(g) => match g {
             GalleryError::NoSuchEntry(_) => (StatusCode::NOT_FOUND, "no_such_entry"),
-            GalleryError::Dimension { .. } | GalleryError::InvalidName(_) => {
+            GalleryError::Dimension { .. }
+            | GalleryError::InvalidName(_)
+            | GalleryError::InvalidEmbedding(_)
+            | GalleryError::InvalidField { .. }
+            | GalleryError::BadExport { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_gallery_request")
             }
-            GalleryError::Io { .. } | GalleryError::Corrupt { .. } | GalleryError::Index(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "gallery_error")
-            }
+            GalleryError::Io { .. }
+            | GalleryError::Corrupt { .. }
+            | GalleryError::Index(_)
+            | GalleryError::Database { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "gallery_error"),
         },
         CoreError::InvalidRequest(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
     }
@@ -119,6 +127,7 @@ impl ApiError {
             Self::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             Self::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             Self::NotServed { .. } => (StatusCode::NOT_FOUND, "not_served_by_role"),
+            Self::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Self::Upstream { status, .. } => match *status {
@@ -145,7 +154,11 @@ impl IntoResponse for ApiError {
         } else {
             code.to_owned()
         };
-        if status.is_server_error() {
+        if matches!(self, Self::Overloaded(_) | Self::NotReady) {
+            // Counted in facelens_rejected_total; under overload one line per interval, not per
+            // request.
+            rejections::note(&self);
+        } else if status.is_server_error() {
             tracing::warn!("{status}: {self}");
         }
         let body = ErrorBody {
@@ -164,6 +177,43 @@ impl IntoResponse for ApiError {
             );
         }
         resp
+    }
+}
+
+/// At most one log line per [`rejections::INTERVAL`] for requests turned away under load.
+mod rejections {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    /// How often a summary line may be written.
+    pub const INTERVAL: Duration = Duration::from_secs(10);
+
+    struct Window {
+        since: Option<Instant>,
+        count: u64,
+    }
+
+    static WINDOW: Mutex<Window> = Mutex::new(Window {
+        since: None,
+        count: 0,
+    });
+
+    pub fn note(e: &super::ApiError) {
+        let Ok(mut w) = WINDOW.lock() else { return };
+        w.count += 1;
+        let now = Instant::now();
+        match w.since {
+            Some(t) if now.duration_since(t) < INTERVAL => {}
+            _ => {
+                tracing::warn!(
+                    "{} request(s) turned away with 503 in the last {} s (latest: {e})",
+                    w.count,
+                    INTERVAL.as_secs()
+                );
+                w.since = Some(now);
+                w.count = 0;
+            }
+        }
     }
 }
 

@@ -13,14 +13,14 @@ use facelens_core::CoreError;
 use facelens_core::api::{Analysis, Attributes, Match, Timings};
 use facelens_core::calibration::{SAME_PERSON_COSINE, is_same_person, same_person_score};
 use facelens_core::gallery::Entry;
-use facelens_core::models::embedder::{cosine, l2_normalize};
+use facelens_core::models::embedder::cosine;
 use facelens_core::pipeline::assemble;
 use facelens_core::stages::FaceInput;
 use facelens_core::wire::{
     AttributesRequest, AttributesResponse, EmbedRequest, EmbedResponse, EnrolRequest, ErrorBody,
     FaceResult, FacesRequest, FacesResponse, GalleryList, PreprocessResponse, RenameRequest,
     SearchRequest, SearchResponse, ServerTimings, VerifyRequest, VerifyResponse, VersionInfo,
-    image_from_base64,
+    aligned_from_base64, thumbnail_from_base64,
 };
 use image::RgbImage;
 use serde::Deserialize;
@@ -97,11 +97,6 @@ fn check_count(st: &AppState, n: usize) -> ApiResult<()> {
     Ok(())
 }
 
-/// A gallery lock whose holder panicked.
-fn poisoned<T>(_: std::sync::PoisonError<T>) -> ApiError {
-    ApiError::Internal("gallery lock poisoned".into())
-}
-
 fn not_served(st: &AppState, what: &'static str) -> ApiError {
     ApiError::NotServed {
         role: st.config.role.name(),
@@ -159,10 +154,9 @@ async fn embed_analyze_match(
         let queries = embeddings.clone();
         let k = top_k.min(MAX_TOP_K);
         blocking(move || {
-            let g = gallery.read().map_err(poisoned)?;
             queries
                 .iter()
-                .map(|e| g.search(e, k).map_err(|e| ApiError::Core(e.into())))
+                .map(|e| gallery.search(e, k).map_err(|e| ApiError::Core(e.into())))
                 .collect()
         })
         .await?
@@ -231,6 +225,17 @@ async fn decode_crops(
     check_count(st, crops.len())?;
     let limits = st.limits();
     blocking(move || {
+        // The whole request's pixels, from the headers, before any crop is decoded.
+        let mut declared = 0u64;
+        for c in &crops {
+            declared = declared.saturating_add(c.declared_pixels().map_err(ApiError::Core)?);
+        }
+        if declared > limits.max_pixels {
+            return Err(ApiError::TooLarge(format!(
+                "the request's face crops declare {declared} pixels; at most {} per request",
+                limits.max_pixels
+            )));
+        }
         crops
             .iter()
             .map(|c| c.decode(limits).map_err(ApiError::Core))
@@ -309,11 +314,10 @@ pub async fn embed(
     st.deadline(async {
         let req = json_body(body)?;
         check_count(&st, req.aligned_png.len())?;
-        let limits = st.limits();
         let crops = blocking(move || {
             req.aligned_png
                 .iter()
-                .map(|b| image_from_base64(b, limits).map_err(ApiError::Core))
+                .map(|b| aligned_from_base64(b).map_err(ApiError::Core))
                 .collect::<ApiResult<Vec<_>>>()
         })
         .await?;
@@ -353,14 +357,20 @@ pub async fn attributes(
     .await
 }
 
-fn normalised(mut v: Vec<f32>) -> ApiResult<Vec<f32>> {
-    if v.iter().any(|x| !x.is_finite()) || v.iter().all(|&x| x == 0.0) {
+/// A query embedding scaled to unit length (in f64, so huge or tiny values do not overflow).
+fn normalised(v: Vec<f32>) -> ApiResult<Vec<f32>> {
+    let norm = v
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt();
+    if v.iter().any(|x| !x.is_finite()) || !norm.is_normal() {
         return Err(ApiError::Core(CoreError::InvalidRequest(
             "the embedding must be finite and non-zero".into(),
         )));
     }
-    l2_normalize(&mut v);
-    Ok(v)
+    #[allow(clippy::cast_possible_truncation)]
+    Ok(v.iter().map(|&x| (f64::from(x) / norm) as f32).collect())
 }
 
 /// The gallery's best matches for an embedding.
@@ -375,11 +385,8 @@ pub async fn search(
     let e = normalised(req.embedding)?;
     let k = req.k.min(MAX_TOP_K);
     let gallery = st.gallery()?;
-    let matches = blocking(move || {
-        let g = gallery.read().map_err(poisoned)?;
-        g.search(&e, k).map_err(|e| ApiError::Core(e.into()))
-    })
-    .await?;
+    let matches =
+        blocking(move || gallery.search(&e, k).map_err(|e| ApiError::Core(e.into()))).await?;
     Ok(Json(SearchResponse { matches }))
 }
 
@@ -387,21 +394,12 @@ pub async fn search(
 #[utoipa::path(get, path = "/v1/gallery", responses((status = 200, body = GalleryList)), security(("bearer" = [])))]
 pub async fn gallery_list(State(st): State<AppState>) -> ApiResult<Json<GalleryList>> {
     let gallery = st.gallery()?;
-    let entries = blocking(move || {
-        let g = gallery.read().map_err(poisoned)?;
-        Ok(g.entries().cloned().collect())
-    })
-    .await?;
+    let entries = blocking(move || gallery.entries().map_err(|e| ApiError::Core(e.into()))).await?;
     Ok(Json(GalleryList { entries }))
 }
 
 fn entry_of(g: &facelens_core::gallery::Gallery, id: u64) -> ApiResult<Entry> {
-    g.entries()
-        .find(|e| e.id == id)
-        .cloned()
-        .ok_or(ApiError::Core(CoreError::Gallery(
-            facelens_core::GalleryError::NoSuchEntry(id),
-        )))
+    g.entry(id).map_err(|e| ApiError::Core(e.into()))
 }
 
 /// Enrol a face.
@@ -411,17 +409,15 @@ pub async fn gallery_enrol(
     State(st): State<AppState>,
     body: Result<Json<EnrolRequest>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Entry>)> {
+    let _admitted = st.admit()?;
     let req = json_body(body)?;
-    let e = normalised(req.embedding)?;
     let gallery = st.gallery()?;
-    let limits = st.limits();
     let entry = blocking(move || {
-        let thumb = image_from_base64(&req.thumbnail_png, limits)?;
-        let mut g = gallery.write().map_err(poisoned)?;
-        let id = g
-            .enrol(&req.name, &req.source, &e, &thumb)
+        let thumb = thumbnail_from_base64(&req.thumbnail_png)?;
+        let id = gallery
+            .enrol(&req.name, &req.source, &req.embedding, &thumb)
             .map_err(|e| ApiError::Core(e.into()))?;
-        entry_of(&g, id)
+        entry_of(&gallery, id)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(entry)))
@@ -439,10 +435,10 @@ pub async fn gallery_rename(
     let req = json_body(body)?;
     let gallery = st.gallery()?;
     let entry = blocking(move || {
-        let mut g = gallery.write().map_err(poisoned)?;
-        g.rename(id, &req.name)
+        gallery
+            .rename(id, &req.name)
             .map_err(|e| ApiError::Core(e.into()))?;
-        entry_of(&g, id)
+        entry_of(&gallery, id)
     })
     .await?;
     Ok(Json(entry))
@@ -456,11 +452,7 @@ pub async fn gallery_delete(
     Path(id): Path<u64>,
 ) -> ApiResult<StatusCode> {
     let gallery = st.gallery()?;
-    blocking(move || {
-        let mut g = gallery.write().map_err(poisoned)?;
-        g.delete(id).map_err(|e| ApiError::Core(e.into()))
-    })
-    .await?;
+    blocking(move || gallery.delete(id).map_err(|e| ApiError::Core(e.into()))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -473,12 +465,9 @@ pub async fn gallery_thumbnail(
 ) -> ApiResult<Response> {
     let gallery = st.gallery()?;
     let png = blocking(move || {
-        let path = {
-            let g = gallery.read().map_err(poisoned)?;
-            entry_of(&g, id)?;
-            g.thumbnail_path(id)
-        };
-        std::fs::read(&path).map_err(|e| ApiError::Internal(format!("thumbnail: {e}")))
+        gallery
+            .thumbnail_png(id)
+            .map_err(|e| ApiError::Core(e.into()))
     })
     .await?;
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())

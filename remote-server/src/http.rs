@@ -27,8 +27,7 @@ async fn auth(State(st): State<AppState>, req: Request, next: Next) -> Response 
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(bearer_token);
     let ok = presented.is_some_and(|p| {
         st.config
             .tokens
@@ -39,6 +38,96 @@ async fn auth(State(st): State<AppState>, req: Request, next: Next) -> Response 
         next.run(req).await
     } else {
         ApiError::Unauthorized.into_response()
+    }
+}
+
+/// The credentials of an `Authorization: Bearer <token>` header. The scheme name is
+/// case-insensitive (RFC 9110 §11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Turns every error response that is not already the JSON error body (axum's own 404, 405 and
+/// path/query/body rejections, which are plain text or empty) into one, keeping its status and
+/// headers (`Allow`, `Retry-After`, …).
+async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_request",
+        s if s.is_client_error() => "bad_request",
+        _ => "internal",
+    };
+    let message = if !text.is_empty() {
+        text
+    } else if status == StatusCode::NOT_FOUND {
+        "no such route; the API is described at /v1/openapi.json".to_owned()
+    } else if status == StatusCode::METHOD_NOT_ALLOWED {
+        "this route does not take that method (see the Allow header)".to_owned()
+    } else {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    };
+    let mut out = (
+        status,
+        axum::Json(facelens_core::wire::ErrorBody {
+            code: code.to_owned(),
+            message,
+        }),
+    )
+        .into_response();
+    for (k, v) in &parts.headers {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// Reads the whole request body, within the request timeout and the body limit, before routing.
+/// So a client that trickles its upload never holds an in-flight slot or a stage: admission
+/// (in the handlers) happens only once the body is here, and a body that does not arrive in
+/// time ends in 408.
+async fn buffer_body(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = st.config.max_body_mib.saturating_mul(1024 * 1024);
+    let wait = std::time::Duration::from_millis(st.config.timeout_ms);
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(wait, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Ok(Err(e)) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                ApiError::TooLarge(format!("the request body is over {limit} bytes"))
+                    .into_response()
+            } else {
+                ApiError::BadRequest(format!("reading the request body: {e}")).into_response()
+            }
+        }
+        Err(_) => ApiError::BodyTimeout(st.config.timeout_ms).into_response(),
     }
 }
 
@@ -121,12 +210,24 @@ pub fn router(st: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(st.clone(), record))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(st.clone(), buffer_body))
+        .layer(middleware::from_fn(json_errors))
         .with_state(st)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::same;
+    use super::{bearer_token, same};
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for h in ["Bearer abc", "bearer abc", "BEARER  abc ", "BeArEr abc"] {
+            assert_eq!(bearer_token(h), Some("abc"), "{h}");
+        }
+        for h in ["Basic abc", "Bearer", "Bearer   ", "Bearerabc", ""] {
+            assert_eq!(bearer_token(h), None, "{h}");
+        }
+    }
 
     #[test]
     fn token_comparison() {

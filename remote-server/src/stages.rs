@@ -207,6 +207,26 @@ pub struct Stages {
     pub attributes: Option<AttrStage>,
 }
 
+impl Stages {
+    /// Whether every local stage thread is still serving (remote stages answer for themselves).
+    #[must_use]
+    pub fn healthy(&self) -> bool {
+        let pre = match &self.preprocess {
+            Some(PreStage::Local(l)) => l.is_alive(),
+            Some(PreStage::Remote(_)) | None => true,
+        };
+        let embed = match &self.embed {
+            Some(EmbedStage::Local(l)) => l.is_alive(),
+            Some(EmbedStage::Remote(_)) | None => true,
+        };
+        let attr = match &self.attributes {
+            Some(AttrStage::Local(l)) => l.is_alive(),
+            Some(AttrStage::Remote(_)) | None => true,
+        };
+        pre && embed && attr
+    }
+}
+
 /// Session options from the config: no silent CPU fallback for a GPU provider.
 #[must_use]
 pub fn session_options(config: &Config) -> SessionOptions {

@@ -1,11 +1,11 @@
 //! Shared server state: configuration, metrics, the stages (once loaded), the gallery, and the cap
 //! on work in flight.
 
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use facelens_core::CoreError;
-use facelens_core::gallery::{Gallery, resolve_gallery_dir};
+use facelens_core::gallery::{Gallery, resolve_gallery_location};
 use facelens_core::image_io::DecodeLimits;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -26,7 +26,7 @@ pub struct Inner {
     /// Metric families.
     pub metrics: Metrics,
     stages: OnceLock<Stages>,
-    gallery: OnceLock<Option<Arc<RwLock<Gallery>>>>,
+    gallery: OnceLock<Option<Arc<Gallery>>>,
     inflight: Arc<Semaphore>,
 }
 
@@ -71,8 +71,8 @@ impl AppState {
     pub fn load(&self) -> Result<(), CoreError> {
         let stages = Stages::load(&self.config, &self.metrics)?;
         let gallery = if self.config.role.holds_gallery() {
-            let dir = resolve_gallery_dir(self.config.gallery_dir.as_deref());
-            Some(Arc::new(RwLock::new(Gallery::open(&dir)?)))
+            let location = resolve_gallery_location(self.config.gallery.as_deref());
+            Some(Arc::new(Gallery::open_location(&location)?))
         } else {
             None
         };
@@ -84,7 +84,7 @@ impl AppState {
     /// Whether models and gallery are loaded.
     #[must_use]
     pub fn ready(&self) -> bool {
-        self.stages.get().is_some() && self.gallery.get().is_some()
+        self.stages.get().is_some_and(Stages::healthy) && self.gallery.get().is_some()
     }
 
     /// The stages, once loaded.
@@ -99,7 +99,7 @@ impl AppState {
     ///
     /// # Errors
     /// [`ApiError::NotReady`] while loading, [`ApiError::NotServed`] for roles without one.
-    pub fn gallery(&self) -> Result<Arc<RwLock<Gallery>>, ApiError> {
+    pub fn gallery(&self) -> Result<Arc<Gallery>, ApiError> {
         match self.gallery.get() {
             None => Err(ApiError::NotReady),
             Some(None) => Err(ApiError::NotServed {

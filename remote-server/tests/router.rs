@@ -104,3 +104,50 @@ async fn unknown_routes_are_404() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn every_error_has_the_json_body() {
+    let put = Request::put("/v1/version")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .expect("request");
+    let cases = [
+        (get("/nowhere", None), StatusCode::NOT_FOUND, "not_found"),
+        (put, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        (
+            get("/v1/gallery/-1/thumbnail", Some(TOKEN)),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            get("/v1/gallery/abc/thumbnail", Some(TOKEN)),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+    ];
+    for (req, status, code) in cases {
+        let uri = req.uri().clone();
+        let resp = app().oneshot(req).await.expect("infallible");
+        assert_eq!(resp.status(), status, "{uri}");
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .expect("ascii")
+                .starts_with("application/json"),
+            "{uri}"
+        );
+        let body = to_bytes(resp.into_body(), 1 << 20).await.expect("body");
+        let e: facelens_core::wire::ErrorBody = serde_json::from_slice(&body).expect("error body");
+        assert_eq!(e.code, code, "{uri}");
+        assert!(!e.message.is_empty(), "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_name_is_case_insensitive() {
+    let req = Request::get("/v1/version")
+        .header("authorization", format!("bearer {TOKEN}"))
+        .body(Body::empty())
+        .expect("request");
+    assert_ne!(call(req).await.0, StatusCode::UNAUTHORIZED);
+}

@@ -282,8 +282,8 @@ fn gallery_enrol_search_rename_delete_and_verify() {
     assert_eq!(r.status(), 201);
     let entry: facelens_core::gallery::Entry = json(r);
     assert!(
-        gallery_dir.join("gallery.json").is_file(),
-        "same store format as the desktop"
+        gallery_dir.join("gallery.db").is_file(),
+        "same store as the desktop"
     );
 
     // Another photo of the same person finds the entry through /v1/analyze.
@@ -432,4 +432,223 @@ fn tls_serves_https_with_the_configured_certificate() {
             .map_or(true, |r| !r.status().is_success()),
         "plain HTTP must not be served on the TLS port"
     );
+}
+
+/// A PNG that declares `w`×`h` in its header and holds no pixel data (decoding it would fail;
+/// the server must refuse it from the header alone).
+fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut c = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 == 1 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(13u32.to_be_bytes());
+    png.extend(&ihdr);
+    png.extend(crc32(&ihdr).to_be_bytes());
+    png
+}
+
+fn b64png(img: &image::RgbImage) -> String {
+    facelens_core::wire::png_base64(img).expect("png")
+}
+
+#[test]
+fn hostile_crops_and_boxes_are_refused_before_any_work_and_the_server_stays_up() {
+    let Some(dir) = faces_dir("hostile_crops") else {
+        return;
+    };
+    let (c, g) = authed();
+    let server = start(c, Some(g)).expect("server");
+    // A real face, cut by the server's own preprocess stage.
+    let pre: facelens_core::wire::PreprocessResponse = json(post_image(
+        &server.url,
+        "/v1/preprocess",
+        std::fs::read(dir.join("img1.jpg")).expect("photo"),
+    ));
+    let good = pre.faces[0].clone();
+    let post_faces = |faces: Vec<FaceCrop>| {
+        post_json(
+            &server.url,
+            "/v1/faces",
+            &FacesRequest {
+                faces,
+                top_k: 1,
+                search: false,
+            },
+        )
+    };
+    // Rows 1-2: absurd boxes (once an abort and a dead analyze thread) are a 422 each.
+    for side in [1e6f32, 1e30, f32::INFINITY] {
+        for path in ["/v1/faces", "/v1/attributes"] {
+            let mut bad = good.clone();
+            bad.bbox_in_patch = facelens_core::api::BoxPx {
+                x1: 0.0,
+                y1: 0.0,
+                x2: side,
+                y2: side,
+            };
+            let body = FacesRequest {
+                faces: vec![bad],
+                top_k: 1,
+                search: false,
+            };
+            let r = post_json(&server.url, path, &body);
+            assert_eq!(r.status(), 422, "{path} box side {side}");
+        }
+    }
+    // Row 3: crops declaring huge images are refused from their headers.
+    let bomb = base64::engine::general_purpose::STANDARD.encode(png_header_only(7000, 7000));
+    let mut huge_patch = good.clone();
+    huge_patch.patch_png = bomb.clone();
+    let r = post_faces(vec![huge_patch; 8]);
+    assert_eq!(r.status(), 422, "7000x7000 patches");
+    assert!(json::<ErrorBody>(r).message.contains("at most 4096"));
+    let mut huge_aligned = good.clone();
+    huge_aligned.aligned_png = bomb;
+    assert_eq!(
+        post_faces(vec![huge_aligned]).status(),
+        422,
+        "a 7000x7000 aligned crop"
+    );
+    let mut big = good.clone();
+    big.patch_png = base64::engine::general_purpose::STANDARD.encode(png_header_only(4000, 4000));
+    let r = post_faces(vec![big; 8]);
+    assert_eq!(
+        r.status(),
+        413,
+        "8 x 16 MP patches are over the request's pixel budget"
+    );
+    // The server is healthy and serves a real face.
+    let ready = client()
+        .get(format!("{}/readyz", server.url))
+        .send()
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
+    let r = post_faces(vec![good]);
+    assert_eq!(r.status(), 200);
+    let f: FacesResponse = json(r);
+    assert_eq!(f.faces.len(), 1);
+}
+
+#[test]
+fn bad_enrolments_are_refused_and_store_nothing() {
+    let (c, g) = authed();
+    let server = start(c, Some(g)).expect("server");
+    let mut unit = vec![0.0f32; 512];
+    unit[0] = 1.0;
+    let thumb = b64png(&image::RgbImage::new(112, 112));
+    let enrol = |name: &str, source: &str, embedding: &[f32], thumbnail: &str| {
+        post_json(
+            &server.url,
+            "/v1/gallery",
+            &EnrolRequest {
+                name: name.into(),
+                source: source.into(),
+                embedding: embedding.to_vec(),
+                thumbnail_png: thumbnail.into(),
+            },
+        )
+        .status()
+    };
+    let bomb = base64::engine::general_purpose::STANDARD.encode(png_header_only(7000, 7000));
+    let cases = [
+        (
+            "huge embedding values (row 10)",
+            enrol("A", "a", &[3e38; 512], &thumb),
+        ),
+        (
+            "tiny embedding values (row 10)",
+            enrol("A", "a", &[1e-45; 512], &thumb),
+        ),
+        ("7000x7000 thumbnail (row 7)", enrol("A", "a", &unit, &bomb)),
+        (
+            "5 MB source (row 7)",
+            enrol("A", &"s".repeat(5_000_000), &unit, &thumb),
+        ),
+        (
+            "ESC in the source (row 8)",
+            enrol("A", "a\u{1b}[2J", &unit, &thumb),
+        ),
+        ("NUL in the name (row 8)", enrol("A\0B", "a", &unit, &thumb)),
+        (
+            "zero-width name (row 8)",
+            enrol("\u{200B}\u{2060}", "a", &unit, &thumb),
+        ),
+        (
+            "right-to-left override (row 8)",
+            enrol("Eve\u{202E}gnp", "a", &unit, &thumb),
+        ),
+    ];
+    for (what, status) in cases {
+        assert_eq!(status, 422, "{what}");
+    }
+    let list: GalleryList = json(
+        client()
+            .get(format!("{}/v1/gallery", server.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .expect("list"),
+    );
+    assert!(
+        list.entries.is_empty(),
+        "nothing was stored: {:?}",
+        list.entries
+    );
+    assert_eq!(
+        enrol("Ann", "a.jpg", &unit, &thumb),
+        201,
+        "a good enrolment still works"
+    );
+}
+
+#[test]
+fn a_trickling_upload_does_not_hold_a_slot() {
+    use std::io::Write;
+    let Some(dir) = faces_dir("a_trickling_upload_does_not_hold_a_slot") else {
+        return;
+    };
+    let (mut c, g) = authed();
+    c.max_inflight = 1;
+    let server = start(c, Some(g)).expect("server");
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    // Two clients announce a 100 kB upload and send 10 bytes of it, then stall.
+    let mut slow: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+            write!(
+                s,
+                "POST /v1/analyze HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+                 Content-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n0123456789"
+            )
+            .expect("send");
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let bytes = std::fs::read(dir.join("img5.jpg")).expect("photo");
+    for _ in 0..3 {
+        let r = post_image(&server.url, "/v1/analyze", bytes.clone());
+        assert_eq!(
+            r.status(),
+            200,
+            "a complete request is served while uploads trickle"
+        );
+    }
+    for s in &mut slow {
+        let _ = s.write_all(b"more");
+    }
 }

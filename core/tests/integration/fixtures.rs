@@ -37,6 +37,11 @@ pub fn faces_dir(test: &str) -> Option<PathBuf> {
     if dir.join("identities.csv").is_file() {
         Some(dir)
     } else {
+        assert!(
+            std::env::var_os("FACELENS_REQUIRE_TESTDATA").is_none(),
+            "{} not found, and FACELENS_REQUIRE_TESTDATA is set (CI): this test may not skip",
+            dir.display()
+        );
         eprintln!(
             "SKIPPED {test}: {} not found (shared test photos absent)",
             dir.display()
@@ -63,6 +68,11 @@ pub fn reference_dir(test: &str) -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
+        assert!(
+            std::env::var_os("FACELENS_REQUIRE_TESTDATA").is_none(),
+            "{} not found, and FACELENS_REQUIRE_TESTDATA is set (CI): this test may not skip",
+            dir.display()
+        );
         eprintln!("SKIPPED {test}: {} not found", dir.display());
         None
     }

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::gallery_store::Backend;
 use facelens_core::calibration::{SAME_PERSON_COSINE, roc_auc};
-use facelens_core::gallery::Gallery;
 use facelens_core::models::embedder::cosine;
 
 use crate::fixtures::{faces_dir, identities, pipeline};
@@ -68,42 +68,44 @@ fn same_person_pairs_score_above_different_person_pairs() {
 #[test]
 fn gallery_finds_each_person_first_and_survives_a_restart() {
     let Some(e) = embeddings() else { return };
-    let dir = tempfile::tempdir().expect("tempdir");
-    // Enrol the first two photos of each person; probe with the rest.
-    let mut enrolled: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut probes = Vec::new();
-    {
-        let mut g = Gallery::open(dir.path()).expect("open");
-        for (file, person, emb, crop) in &e {
-            let n = enrolled.entry(person).or_default();
-            if *n < 2 {
-                g.enrol(person, file, emb, crop).expect("enrol");
-                *n += 1;
-            } else {
-                probes.push((file, person, emb));
+    for backend in [Backend::sqlite(), Backend::postgres()] {
+        // Enrol the first two photos of each person; probe with the rest.
+        let mut enrolled: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut probes = Vec::new();
+        {
+            let g = backend.open();
+            for (file, person, emb, crop) in &e {
+                let n = enrolled.entry(person).or_default();
+                if *n < 2 {
+                    g.enrol(person, file, emb, crop).expect("enrol");
+                    *n += 1;
+                } else {
+                    probes.push((file, person, emb));
+                }
             }
         }
-    }
-    // Re-open: a restart must keep everything.
-    let g = Gallery::open(dir.path()).expect("reopen");
-    assert_eq!(g.len(), enrolled.values().sum::<usize>());
-    let mut correct = 0;
-    for (file, person, emb) in &probes {
-        let hits = g.search(emb, 3).expect("search");
-        if hits.first().is_some_and(|h| &h.name == *person) {
-            correct += 1;
-        } else {
-            eprintln!("miss: {file} ({person}) -> {:?}", hits.first());
+        // Re-open: a restart must keep everything.
+        let g = backend.open();
+        assert_eq!(g.len().expect("len"), enrolled.values().sum::<usize>());
+        let mut correct = 0;
+        for (file, person, emb) in &probes {
+            let hits = g.search(emb, 3).expect("search");
+            if hits.first().is_some_and(|h| &h.name == *person) {
+                correct += 1;
+            } else {
+                eprintln!("miss: {file} ({person}) -> {:?}", hits.first());
+            }
         }
+        eprintln!(
+            "gallery ({}): {correct}/{} probes found their person first",
+            g.location(),
+            probes.len()
+        );
+        assert!(!probes.is_empty());
+        assert!(
+            correct * 100 >= probes.len() * 95,
+            "{correct}/{}",
+            probes.len()
+        );
     }
-    eprintln!(
-        "gallery: {correct}/{} probes found their person first",
-        probes.len()
-    );
-    assert!(!probes.is_empty());
-    assert!(
-        correct * 100 >= probes.len() * 95,
-        "{correct}/{}",
-        probes.len()
-    );
 }

@@ -2,11 +2,14 @@
 //!
 //! Models: provisioned on first use into `$FACELENS_MODELS_DIR` (CI runs `facelens models fetch`
 //! first). Photos: `../shared/testdata/faces` beside the repository; tests that need them print
-//! `SKIPPED` and pass when it is absent (a fresh clone without `shared/`).
+//! `SKIPPED` and pass when it is absent (a fresh clone without `shared/`), except under
+//! `FACELENS_REQUIRE_TESTDATA` (set by CI), where a missing photo, reference or tool fails the test.
+//! The gallery store tests need a real PostgreSQL and never skip (`tests/support/pg.rs`).
 
 mod bad_input;
 mod converter;
 mod detection;
 mod fixtures;
+mod gallery_store;
 mod identity;
 mod rewrite;

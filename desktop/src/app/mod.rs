@@ -170,7 +170,7 @@ pub struct AppOptions {
     /// Models folder override.
     pub models_dir: Option<PathBuf>,
     /// Gallery folder override.
-    pub gallery_dir: Option<PathBuf>,
+    pub gallery_dir: Option<String>,
     /// An image to open at start.
     pub open: Option<PathBuf>,
 }
@@ -205,10 +205,10 @@ impl FacelensApp {
             .models_dir
             .clone()
             .or_else(|| non_empty(&settings.models_dir));
-        let gallery_dir = facelens_core::gallery::resolve_gallery_dir(
+        let gallery_dir = facelens_core::gallery::resolve_gallery_location(
             opts.gallery_dir
                 .as_deref()
-                .or(non_empty(&settings.gallery_dir).as_deref()),
+                .or(Some(settings.gallery_dir.as_str()).filter(|s| !s.is_empty())),
         );
         let mut config = PipelineConfig {
             models_dir,

@@ -12,6 +12,11 @@ pub fn faces_dir() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
+        assert!(
+            std::env::var_os("FACELENS_REQUIRE_TESTDATA").is_none(),
+            "{} not found, and FACELENS_REQUIRE_TESTDATA is set (CI): this test may not skip",
+            dir.display()
+        );
         eprintln!(
             "SKIPPED: {} not found (shared test photos absent)",
             dir.display()

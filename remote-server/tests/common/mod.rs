@@ -20,7 +20,7 @@ pub fn config() -> (Config, tempfile::TempDir) {
     let gallery = tempfile::tempdir().expect("tempdir");
     let config = Config {
         listen: "127.0.0.1:0".into(),
-        gallery_dir: Some(gallery.path().to_path_buf()),
+        gallery: Some(gallery.path().to_string_lossy().into_owned()),
         ..Config::default()
     };
     (config, gallery)
@@ -52,6 +52,11 @@ pub fn faces_dir(test: &str) -> Option<PathBuf> {
     if dir.join("identities.csv").is_file() {
         Some(dir)
     } else {
+        assert!(
+            std::env::var_os("FACELENS_REQUIRE_TESTDATA").is_none(),
+            "{} not found, and FACELENS_REQUIRE_TESTDATA is set (CI): this test may not skip",
+            dir.display()
+        );
         eprintln!(
             "SKIPPED {test}: {} not found (shared test photos absent)",
             dir.display()

@@ -1,0 +1,530 @@
+//! The embedded gallery: `gallery.db` (SQLite, WAL) in a folder, with the usearch index as a
+//! cache kept up to date from the `changes` log.
+//!
+//! Schema (version 1, `PRAGMA user_version`):
+//! - `meta(key, value)`: `embedding_model`, `legacy_json_migrated`;
+//! - `persons(id, name UNIQUE, created_at)`;
+//! - `faces(id AUTOINCREMENT, person_id, source, enrolled_at, detector_score, embedding BLOB)`:
+//!   the embedding as 512 little-endian f32 (2048 bytes);
+//! - `thumbnails(face_id, png)`: apart from `faces` so that scans of embeddings stay small;
+//! - `changes(seq AUTOINCREMENT, face_id, op)`: op 1 = face added, 2 = face removed. Writers are
+//!   serialised (`BEGIN IMMEDIATE`), so sequence numbers follow commit order and every handle,
+//!   in any process, can bring its index up to date by reading the changes after its own `seq`.
+//!
+//! Durability: `synchronous = FULL`, so a returned id survives a crash of the process or the
+//! machine. Concurrency: a busy timeout of 30 s lets several processes write one folder.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::export::ImportedFace;
+use super::index::VectorIndex;
+use super::{
+    EMBEDDING_MODEL_ID, Entry, Hit, ValidFace, embedding_from_le_bytes, embedding_to_le_bytes,
+    now_unix_s,
+};
+use crate::error::GalleryError;
+
+/// The database file inside a gallery folder.
+pub const DB_FILE: &str = "gallery.db";
+/// The saved index cache inside a gallery folder.
+pub const INDEX_FILE: &str = "index.usearch";
+const SCHEMA_VERSION: i64 = 1;
+/// Below this many faces the index is rebuilt from the database at open rather than saved.
+const SAVE_INDEX_MIN_FACES: usize = 5_000;
+const OP_ADD: i64 = 1;
+const OP_REMOVE: i64 = 2;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS persons (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS faces (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    person_id INTEGER NOT NULL REFERENCES persons(id),
+    source TEXT NOT NULL,
+    enrolled_at INTEGER NOT NULL,
+    detector_score REAL,
+    embedding BLOB NOT NULL CHECK (length(embedding) = 2048)
+);
+CREATE INDEX IF NOT EXISTS faces_by_person ON faces(person_id);
+CREATE TABLE IF NOT EXISTS thumbnails (
+    face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+    png BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    face_id INTEGER NOT NULL,
+    op INTEGER NOT NULL CHECK (op IN (1, 2))
+);
+";
+
+struct Inner {
+    conn: Connection,
+    index: VectorIndex,
+    /// `index.seq` when the index was loaded or last saved.
+    saved_seq: i64,
+}
+
+/// The embedded SQLite store of one gallery folder.
+pub struct SqliteStore {
+    dir: PathBuf,
+    db_path: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+/// An API id as a SQLite rowid (ids above `i64::MAX` exist nowhere).
+fn rowid(id: u64) -> Option<i64> {
+    i64::try_from(id).ok()
+}
+
+#[allow(clippy::cast_sign_loss)]
+fn api_id(rowid: i64) -> u64 {
+    rowid.max(0) as u64
+}
+
+impl SqliteStore {
+    /// Opens or creates the gallery in `dir`, migrating a `gallery.json` folder on first open.
+    ///
+    /// # Errors
+    /// The folder or database cannot be created or read, the database was made for another
+    /// embedding model, or the migration failed (then nothing was changed).
+    pub fn open(dir: &Path) -> Result<Self, GalleryError> {
+        std::fs::create_dir_all(dir).map_err(|e| GalleryError::io(dir, e))?;
+        Self::open_inner(dir).map_err(|e| match (e, folder_not_writable(dir)) {
+            (GalleryError::Database { location, detail }, Some(why)) => GalleryError::Database {
+                location,
+                detail: format!(
+                    "{detail}: the gallery folder is read-only or not writable ({why})"
+                ),
+            },
+            (e, _) => e,
+        })
+    }
+
+    fn open_inner(dir: &Path) -> Result<Self, GalleryError> {
+        let db_path = dir.join(DB_FILE);
+        let db_err = |e: rusqlite::Error| db_error(&db_path, &e);
+        let mut conn = Connection::open(&db_path).map_err(db_err)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(db_err)?;
+        migrate_schema(&mut conn).map_err(db_err)?;
+        check_model(&conn, &db_path)?;
+        let migrated = super::legacy::migrate_if_present(dir, &mut conn, &db_path)?;
+
+        let index_path = dir.join(INDEX_FILE);
+        let index = match VectorIndex::load(&index_path) {
+            Some(ix) if ix.seq <= max_seq(&conn).map_err(db_err)? => ix,
+            _ => rebuild_index(&mut conn).map_err(db_err)?,
+        };
+        let saved_seq = index.seq;
+        let store = Self {
+            dir: dir.to_path_buf(),
+            db_path,
+            inner: Mutex::new(Inner {
+                conn,
+                index,
+                saved_seq,
+            }),
+        };
+        store.lock()?.catch_up(&store.db_path)?;
+        if migrated {
+            super::legacy::move_legacy_files_aside(dir);
+        }
+        Ok(store)
+    }
+
+    /// The gallery folder.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>, GalleryError> {
+        self.inner.lock().map_err(|_| GalleryError::Database {
+            location: self.db_path.display().to_string(),
+            detail: "a thread panicked while using the gallery".into(),
+        })
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> GalleryError + '_ {
+        |e| db_error(&self.db_path, &e)
+    }
+
+    pub(crate) fn len(&self) -> Result<usize, GalleryError> {
+        let g = self.lock()?;
+        let n: i64 = g
+            .conn
+            .query_row("SELECT count(*) FROM faces", [], |r| r.get(0))
+            .map_err(self.err())?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    pub(crate) fn entries(&self) -> Result<Vec<Entry>, GalleryError> {
+        let g = self.lock()?;
+        let mut st = g
+            .conn
+            .prepare_cached(&format!("{ENTRY_SELECT} ORDER BY f.id"))
+            .map_err(self.err())?;
+        let rows = st.query_map([], entry_row).map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    pub(crate) fn entry(&self, id: u64) -> Result<Option<Entry>, GalleryError> {
+        let Some(id) = rowid(id) else { return Ok(None) };
+        let g = self.lock()?;
+        g.conn
+            .query_row(&format!("{ENTRY_SELECT} WHERE f.id = ?1"), [id], entry_row)
+            .optional()
+            .map_err(self.err())
+    }
+
+    pub(crate) fn thumbnail_png(&self, id: u64) -> Result<Option<Vec<u8>>, GalleryError> {
+        let Some(id) = rowid(id) else { return Ok(None) };
+        let g = self.lock()?;
+        g.conn
+            .query_row("SELECT png FROM thumbnails WHERE face_id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.err())
+    }
+
+    pub(crate) fn enrol(&self, face: &ValidFace) -> Result<u64, GalleryError> {
+        let mut g = self.lock()?;
+        let id = {
+            let tx = g
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(self.err())?;
+            let id = insert_face(&tx, face, now_unix_s()).map_err(self.err())?;
+            tx.commit().map_err(self.err())?;
+            id
+        };
+        // Durable from here on; the index follows (a failure here is retried at the next search).
+        if let Err(e) = g.catch_up(&self.db_path) {
+            tracing::warn!("gallery index update deferred: {e}");
+        }
+        Ok(api_id(id))
+    }
+
+    pub(crate) fn import(&self, faces: &[ImportedFace]) -> Result<(), GalleryError> {
+        let mut g = self.lock()?;
+        {
+            let tx = g
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(self.err())?;
+            for f in faces {
+                insert_face(&tx, &f.face, f.enrolled_at_unix_s).map_err(self.err())?;
+            }
+            tx.commit().map_err(self.err())?;
+        }
+        if let Err(e) = g.catch_up(&self.db_path) {
+            tracing::warn!("gallery index update deferred: {e}");
+        }
+        Ok(())
+    }
+
+    pub(crate) fn rename(&self, id: u64, name: &str) -> Result<(), GalleryError> {
+        let rid = rowid(id).ok_or(GalleryError::NoSuchEntry(id))?;
+        let mut g = self.lock()?;
+        let tx = g
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.err())?;
+        let old: i64 = tx
+            .query_row("SELECT person_id FROM faces WHERE id = ?1", [rid], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.err())?
+            .ok_or(GalleryError::NoSuchEntry(id))?;
+        let new = person_id_for(&tx, name).map_err(self.err())?;
+        tx.execute(
+            "UPDATE faces SET person_id = ?1 WHERE id = ?2",
+            params![new, rid],
+        )
+        .map_err(self.err())?;
+        drop_person_if_empty(&tx, old).map_err(self.err())?;
+        tx.commit().map_err(self.err())
+    }
+
+    pub(crate) fn delete(&self, id: u64) -> Result<(), GalleryError> {
+        let rid = rowid(id).ok_or(GalleryError::NoSuchEntry(id))?;
+        let mut g = self.lock()?;
+        {
+            let tx = g
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(self.err())?;
+            let person: i64 = tx
+                .query_row("SELECT person_id FROM faces WHERE id = ?1", [rid], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(self.err())?
+                .ok_or(GalleryError::NoSuchEntry(id))?;
+            tx.execute("DELETE FROM thumbnails WHERE face_id = ?1", [rid])
+                .map_err(self.err())?;
+            tx.execute("DELETE FROM faces WHERE id = ?1", [rid])
+                .map_err(self.err())?;
+            drop_person_if_empty(&tx, person).map_err(self.err())?;
+            tx.execute(
+                "INSERT INTO changes (face_id, op) VALUES (?1, ?2)",
+                params![rid, OP_REMOVE],
+            )
+            .map_err(self.err())?;
+            tx.commit().map_err(self.err())?;
+        }
+        if let Err(e) = g.catch_up(&self.db_path) {
+            tracing::warn!("gallery index update deferred: {e}");
+        }
+        Ok(())
+    }
+
+    pub(crate) fn nearest(&self, v: &[f32], want: usize) -> Result<Vec<Hit>, GalleryError> {
+        let mut g = self.lock()?;
+        g.catch_up(&self.db_path)?;
+        let found = g.index.nearest(v, want)?;
+        let mut st = g
+            .conn
+            .prepare_cached(
+                "SELECT f.person_id, p.name FROM faces f JOIN persons p ON p.id = f.person_id
+                 WHERE f.id = ?1",
+            )
+            .map_err(self.err())?;
+        let mut hits = Vec::with_capacity(found.len());
+        for (face_id, cosine) in found {
+            let Some(rid) = rowid(face_id) else { continue };
+            let row: Option<(i64, String)> = st
+                .query_row([rid], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(self.err())?;
+            if let Some((person_id, name)) = row {
+                hits.push(Hit {
+                    face_id,
+                    person_id: api_id(person_id),
+                    name,
+                    cosine,
+                });
+            }
+        }
+        Ok(hits)
+    }
+}
+
+impl Inner {
+    /// Applies every change committed after `index.seq`, in order.
+    fn catch_up(&mut self, db_path: &Path) -> Result<(), GalleryError> {
+        let err = |e: rusqlite::Error| db_error(db_path, &e);
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT c.seq, c.face_id, c.op, f.embedding FROM changes c
+                 LEFT JOIN faces f ON f.id = c.face_id AND c.op = 1
+                 WHERE c.seq > ?1 ORDER BY c.seq",
+            )
+            .map_err(err)?;
+        let mut rows = st.query([self.index.seq]).map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            let seq: i64 = r.get(0).map_err(err)?;
+            let face_id = api_id(r.get(1).map_err(err)?);
+            let op: i64 = r.get(2).map_err(err)?;
+            let blob: Option<Vec<u8>> = r.get(3).map_err(err)?;
+            match (op, blob) {
+                (OP_ADD, Some(b)) => {
+                    let v = embedding_from_le_bytes(&b).ok_or_else(|| GalleryError::Corrupt {
+                        path: db_path.to_path_buf(),
+                        detail: format!("face {face_id} has an embedding of {} bytes", b.len()),
+                    })?;
+                    self.index.upsert(face_id, &v)?;
+                }
+                // Added, then removed before we saw it: the removal follows in the log.
+                (OP_ADD, None) => {}
+                _ => self.index.remove(face_id)?,
+            }
+            self.index.seq = seq;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        let Ok(g) = self.inner.get_mut() else { return };
+        if g.index.seq != g.saved_seq && g.index.len() >= SAVE_INDEX_MIN_FACES {
+            if let Err(e) = g.index.save(&self.dir.join(INDEX_FILE)) {
+                tracing::warn!("could not save the gallery index cache: {e}");
+            }
+        }
+    }
+}
+
+const ENTRY_SELECT: &str = "SELECT f.id, p.name, f.source, f.enrolled_at, f.embedding, f.person_id,
+    f.detector_score FROM faces f JOIN persons p ON p.id = f.person_id";
+
+fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    let blob: Vec<u8> = r.get(4)?;
+    let embedding = embedding_from_le_bytes(&blob).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            4,
+            rusqlite::types::Type::Blob,
+            format!("embedding of {} bytes", blob.len()).into(),
+        )
+    })?;
+    let enrolled: i64 = r.get(3)?;
+    let score: Option<f64> = r.get(6)?;
+    #[allow(clippy::cast_possible_truncation)]
+    Ok(Entry {
+        id: api_id(r.get(0)?),
+        name: r.get(1)?,
+        source: r.get(2)?,
+        enrolled_at_unix_s: api_id(enrolled),
+        embedding,
+        person_id: api_id(r.get(5)?),
+        detector_score: score.map(|s| s as f32),
+    })
+}
+
+/// Why nothing can be written in `dir`, if so (SQLite only says "unable to open database file").
+fn folder_not_writable(dir: &Path) -> Option<String> {
+    tempfile::tempfile_in(dir).err().map(|e| e.to_string())
+}
+
+fn db_error(path: &Path, e: &rusqlite::Error) -> GalleryError {
+    GalleryError::Database {
+        location: path.display().to_string(),
+        detail: e.to_string(),
+    }
+}
+
+fn migrate_schema(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < SCHEMA_VERSION {
+        tx.execute_batch(SCHEMA)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('embedding_model', ?1)",
+            [EMBEDDING_MODEL_ID],
+        )?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
+    tx.commit()
+}
+
+fn check_model(conn: &Connection, db_path: &Path) -> Result<(), GalleryError> {
+    let model: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'embedding_model'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| db_error(db_path, &e))?;
+    match model {
+        Some(m) if m != EMBEDDING_MODEL_ID => Err(GalleryError::Corrupt {
+            path: db_path.to_path_buf(),
+            detail: format!(
+                "its embeddings come from model {m}; this facelens uses {EMBEDDING_MODEL_ID}"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn max_seq(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
+        r.get(0)
+    })
+}
+
+/// Builds the index from every face, at the change-log position of the same snapshot.
+fn rebuild_index(conn: &mut Connection) -> rusqlite::Result<VectorIndex> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+    let seq = max_seq(&tx)?;
+    let n: i64 = tx.query_row("SELECT count(*) FROM faces", [], |r| r.get(0))?;
+    let mut index = VectorIndex::empty(usize::try_from(n).unwrap_or(0), seq)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))?;
+    {
+        let mut st = tx.prepare("SELECT id, embedding FROM faces")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let blob: Vec<u8> = r.get(1)?;
+            if let Some(v) = embedding_from_le_bytes(&blob) {
+                index
+                    .upsert(api_id(id), &v)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(index)
+}
+
+/// Inserts one face with its thumbnail and its change-log row; returns its id.
+fn insert_face(
+    tx: &rusqlite::Transaction<'_>,
+    face: &ValidFace,
+    enrolled_at_unix_s: u64,
+) -> rusqlite::Result<i64> {
+    let person = person_id_for(tx, &face.name)?;
+    tx.execute(
+        "INSERT INTO faces (person_id, source, enrolled_at, detector_score, embedding)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            person,
+            face.source,
+            i64::try_from(enrolled_at_unix_s).unwrap_or(i64::MAX),
+            face.detector_score.map(f64::from),
+            embedding_to_le_bytes(&face.embedding),
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    tx.execute(
+        "INSERT INTO thumbnails (face_id, png) VALUES (?1, ?2)",
+        params![id, face.thumbnail_png],
+    )?;
+    tx.execute(
+        "INSERT INTO changes (face_id, op) VALUES (?1, ?2)",
+        params![id, OP_ADD],
+    )?;
+    Ok(id)
+}
+
+/// The id of the person called `name`, created if there is none.
+pub(crate) fn person_id_for(tx: &rusqlite::Transaction<'_>, name: &str) -> rusqlite::Result<i64> {
+    if let Some(id) = tx
+        .query_row("SELECT id FROM persons WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?
+    {
+        return Ok(id);
+    }
+    tx.execute(
+        "INSERT INTO persons (name, created_at) VALUES (?1, ?2)",
+        params![name, i64::try_from(now_unix_s()).unwrap_or(i64::MAX)],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn drop_person_if_empty(tx: &rusqlite::Transaction<'_>, person: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM persons WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM faces WHERE person_id = ?1)",
+        [person],
+    )?;
+    Ok(())
+}
