@@ -26,12 +26,13 @@ pub enum CoreError {
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     /// The file could not be read.
-    #[error("cannot read image file: {source}: {path}")]
+    #[error("cannot read image file: {cause}: {path}")]
     Read {
         /// The path that failed.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, so not also a `source`: printing the chain would say
+        /// it twice).
+        cause: std::io::Error,
     },
     /// The input holds no bytes at all.
     #[error("the image is empty (0 bytes)")]

@@ -34,9 +34,9 @@ impl Default for DecodeLimits {
 /// # Errors
 /// [`ImageError::Read`] when the file cannot be read, otherwise as [`decode`].
 pub fn decode_file(path: &Path, limits: DecodeLimits) -> Result<RgbImage, ImageError> {
-    let bytes = std::fs::read(path).map_err(|source| ImageError::Read {
+    let bytes = std::fs::read(path).map_err(|cause| ImageError::Read {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     decode(&bytes, limits)
 }
@@ -47,15 +47,7 @@ pub fn decode_file(path: &Path, limits: DecodeLimits) -> Result<RgbImage, ImageE
 /// Empty input, an unknown format, a header over the pixel limit, an image too small to hold a
 /// face, and corrupt or truncated data each have their own [`ImageError`] variant.
 pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageError> {
-    if bytes.is_empty() {
-        return Err(ImageError::Empty);
-    }
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|_| ImageError::UnsupportedFormat)?;
-    let Some(format) = reader.format() else {
-        return Err(ImageError::UnsupportedFormat);
-    };
+    let (reader, format) = reader(bytes)?;
     let format_name = format_name(format);
     // The JPEG decoder fills a truncated scan with gray instead of failing; a complete file has
     // an end-of-image marker after its first scan.
@@ -93,21 +85,30 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageError
     Ok(img.into_rgb8())
 }
 
-/// Width and height from the image header alone (nothing is decoded): for checking an image
-/// against a limit before paying for its pixels.
-///
-/// # Errors
-/// Empty input, an unknown format or an unreadable header.
-pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), ImageError> {
+/// A reader over bytes in memory.
+type BytesReader<'a> = ImageReader<Cursor<&'a [u8]>>;
+
+/// A reader for `bytes` with its format recognised from the content.
+fn reader(bytes: &[u8]) -> Result<(BytesReader<'_>, ImageFormat), ImageError> {
     if bytes.is_empty() {
         return Err(ImageError::Empty);
     }
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|_| ImageError::UnsupportedFormat)?;
-    let Some(format) = reader.format() else {
-        return Err(ImageError::UnsupportedFormat);
-    };
+    match reader.format() {
+        Some(format) => Ok((reader, format)),
+        None => Err(ImageError::UnsupportedFormat),
+    }
+}
+
+/// Width and height from the image header alone (nothing is decoded): for checking an image
+/// against a limit before paying for its pixels.
+///
+/// # Errors
+/// Empty input, an unknown format or an unreadable header.
+pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), ImageError> {
+    let (reader, format) = reader(bytes)?;
     reader
         .into_decoder()
         .map(|d| d.dimensions())

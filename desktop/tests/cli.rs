@@ -29,6 +29,11 @@ fn bad_input_exits_1_with_one_line() {
         errors[0].contains("unsupported or unrecognised image format"),
         "{stderr}"
     );
+    // A missing file names its cause once.
+    let out = facelens(g.path(), &["analyze", "/nonexistent/photo.jpg"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
     // Usage errors are exit code 2.
     assert_eq!(facelens(g.path(), &["analyze"]).status.code(), Some(2));
     assert_eq!(

@@ -67,6 +67,11 @@ async fn image_body(req: Request, st: &AppState) -> ApiResult<Vec<u8>> {
             .map_err(|e| too_large(e.status(), e.body_text()))?
         {
             let named_image = field.name() == Some("image");
+            // A text field (no file name, text/* or no content type) is never the image.
+            let is_file = field.file_name().is_some()
+                || field
+                    .content_type()
+                    .is_some_and(|c| !c.starts_with("text/"));
             let data = field
                 .bytes()
                 .await
@@ -74,11 +79,18 @@ async fn image_body(req: Request, st: &AppState) -> ApiResult<Vec<u8>> {
             if named_image {
                 return Ok(data.to_vec());
             }
-            first.get_or_insert(data);
+            if is_file {
+                first.get_or_insert(data);
+            }
         }
         first
             .map(|b| b.to_vec())
-            .ok_or_else(|| ApiError::BadRequest("the multipart form has no image part".into()))
+            .ok_or_else(|| {
+                ApiError::BadRequest(
+                    "the multipart form has no image part (send the image as a file part named `image`)"
+                        .into(),
+                )
+            })
     } else {
         let body = Bytes::from_request(req, st)
             .await

@@ -141,10 +141,10 @@ pub(crate) fn move_legacy_files_aside(dir: &Path) {
     }
     for name in [JSON, THUMBS, OLD_INDEX] {
         let from = dir.join(name);
-        if from.exists() {
-            if let Err(e) = std::fs::rename(&from, backup.join(name)) {
-                tracing::warn!("could not move {} aside: {e}", from.display());
-            }
+        if from.exists()
+            && let Err(e) = std::fs::rename(&from, backup.join(name))
+        {
+            tracing::warn!("could not move {} aside: {e}", from.display());
         }
     }
 }

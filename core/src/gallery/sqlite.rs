@@ -244,11 +244,7 @@ impl SqliteStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(self.err())?;
-        let old: i64 = tx
-            .query_row("SELECT person_id FROM faces WHERE id = ?1", [rid], |r| {
-                r.get(0)
-            })
-            .optional()
+        let old = person_of(&tx, id)
             .map_err(self.err())?
             .ok_or(GalleryError::NoSuchEntry(id))?;
         let new = person_id_for(&tx, name).map_err(self.err())?;
@@ -269,11 +265,7 @@ impl SqliteStore {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(self.err())?;
-            let person: i64 = tx
-                .query_row("SELECT person_id FROM faces WHERE id = ?1", [rid], |r| {
-                    r.get(0)
-                })
-                .optional()
+            let person = person_of(&tx, id)
                 .map_err(self.err())?
                 .ok_or(GalleryError::NoSuchEntry(id))?;
             tx.execute("DELETE FROM thumbnails WHERE face_id = ?1", [rid])
@@ -364,10 +356,11 @@ impl Inner {
 impl Drop for SqliteStore {
     fn drop(&mut self) {
         let Ok(g) = self.inner.get_mut() else { return };
-        if g.index.seq != g.saved_seq && g.index.len() >= SAVE_INDEX_MIN_FACES {
-            if let Err(e) = g.index.save(&self.dir.join(INDEX_FILE)) {
-                tracing::warn!("could not save the gallery index cache: {e}");
-            }
+        if g.index.seq != g.saved_seq
+            && g.index.len() >= SAVE_INDEX_MIN_FACES
+            && let Err(e) = g.index.save(&self.dir.join(INDEX_FILE))
+        {
+            tracing::warn!("could not save the gallery index cache: {e}");
         }
     }
 }
@@ -502,6 +495,17 @@ fn insert_face(
         params![id, OP_ADD],
     )?;
     Ok(id)
+}
+
+/// The person a face belongs to, or `None` when there is no such face.
+fn person_of(tx: &rusqlite::Transaction<'_>, id: u64) -> rusqlite::Result<Option<i64>> {
+    let Some(rid) = rowid(id) else {
+        return Ok(None);
+    };
+    tx.query_row("SELECT person_id FROM faces WHERE id = ?1", [rid], |r| {
+        r.get(0)
+    })
+    .optional()
 }
 
 /// The id of the person called `name`, created if there is none.
