@@ -34,6 +34,8 @@ pub struct PipelineConfig {
     pub top_k: usize,
     /// Batch the per-face attribute models over all faces of an image.
     pub batch_faces: bool,
+    /// Run every model once while loading, so that the first photo is as fast as the rest.
+    pub warm_up: bool,
 }
 
 impl Default for PipelineConfig {
@@ -46,6 +48,7 @@ impl Default for PipelineConfig {
             decode: DecodeLimits::default(),
             top_k: 5,
             batch_faces: true,
+            warm_up: true,
         }
     }
 }
@@ -120,7 +123,7 @@ impl Pipeline {
             store.ensure(on_event)?;
         }
         let o = config.session;
-        Ok(Self {
+        let mut p = Self {
             preprocessor: Preprocessor::load(&store, o)?,
             identity: IdentityStage::load(&store, o)?,
             attributes: {
@@ -130,7 +133,13 @@ impl Pipeline {
             },
             store,
             config: config.clone(),
-        })
+        };
+        if config.warm_up {
+            p.preprocessor.warm_up(&p.config.detector)?;
+            p.identity.warm_up()?;
+            p.attributes.warm_up()?;
+        }
+        Ok(p)
     }
 
     /// The models folder in use.

@@ -98,6 +98,16 @@ pub struct Preprocessed {
     pub align_ms: f64,
 }
 
+/// A deterministic textured image for warming models up (smooth gradients plus a fine pattern,
+/// so the detector's pyramid and every convolution see ordinary pixel values).
+#[must_use]
+pub fn warm_up_image(width: u32, height: u32) -> RgbImage {
+    RgbImage::from_fn(width, height, |x, y| {
+        let v = |a: u32, b: u32| u8::try_from((a * 7 + b * 13 + (a ^ b)) % 256).unwrap_or(0);
+        image::Rgb([v(x, y), v(y, x / 2), v(x / 3, y / 2)])
+    })
+}
+
 pub(crate) fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
@@ -117,6 +127,16 @@ impl Preprocessor {
         Ok(Self {
             mtcnn: Mtcnn::load(store, opts)?,
         })
+    }
+
+    /// Runs the detector once on a synthetic photo-sized image, so that ONNX Runtime's first-run
+    /// work (memory planning, arena growth) happens while loading, not on the user's first photo.
+    ///
+    /// # Errors
+    /// Model failures.
+    pub fn warm_up(&mut self, config: &MtcnnConfig) -> Result<(), CoreError> {
+        let img = warm_up_image(1280, 960);
+        self.run(&img, config).map(drop)
     }
 
     /// Detects, aligns and cuts every face of `img`.
@@ -167,6 +187,15 @@ impl IdentityStage {
         Ok(Self {
             embedder: Embedder::load(store, opts)?,
         })
+    }
+
+    /// Runs the embedder once, at load (see [`Preprocessor::warm_up`]).
+    ///
+    /// # Errors
+    /// Model failures.
+    pub fn warm_up(&mut self) -> Result<(), CoreError> {
+        let crop = warm_up_image(112, 112);
+        self.embed(&[&crop]).map(drop)
     }
 
     /// L2-normalised embeddings of 112×112 aligned crops (the model takes one crop per run).
@@ -233,6 +262,26 @@ impl AttributeStage {
             emotion: EmotionModel::load(store, opts)?,
             batch: true,
         })
+    }
+
+    /// Runs every attribute model at load, for one face and for a batch of eight (the batch
+    /// shapes group photos use), see [`Preprocessor::warm_up`].
+    ///
+    /// # Errors
+    /// Model failures.
+    pub fn warm_up(&mut self) -> Result<(), CoreError> {
+        let face = FaceInput {
+            aligned: warm_up_image(112, 112),
+            patch: warm_up_image(200, 200),
+            bbox_in_patch: BoxPx {
+                x1: 40.0,
+                y1: 40.0,
+                x2: 160.0,
+                y2: 160.0,
+            },
+        };
+        self.analyze(&[&face])?;
+        self.analyze(&[&face; 8]).map(drop)
     }
 
     /// Attributes of each face. FaceRes, GEAR and emotion run once for the whole batch; the age

@@ -156,10 +156,12 @@ impl RemoteBackend {
         detector: MtcnnConfig,
         address: ServerAddress,
     ) -> Result<Self, BackendError> {
+        let mut preprocessor =
+            Preprocessor::load(store, opts).map_err(facelens_core::CoreError::from)?;
+        preprocessor.warm_up(&detector)?;
         Ok(Self {
             client: ApiClient::new(address)?,
-            preprocessor: Preprocessor::load(store, opts)
-                .map_err(facelens_core::CoreError::from)?,
+            preprocessor,
             detector,
             limits: DecodeLimits::default(),
             top_k: 5,

@@ -413,25 +413,19 @@ fn run_job(backends: &mut Backends, job: Job, send: &impl Fn(Event)) {
 /// Image files under `dir`, recursively, sorted.
 #[must_use]
 pub fn image_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p
-                .extension()
+    // Symbolic links are not followed, so a link back up the tree cannot loop; unreadable
+    // folders are passed over.
+    let mut out: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(walkdir::DirEntry::into_path)
+        .filter(|p| {
+            p.extension()
                 .and_then(|x| x.to_str())
                 .is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
-            {
-                out.push(p);
-            }
-        }
-    }
+        })
+        .collect();
     out.sort();
     out
 }
@@ -530,5 +524,8 @@ mod tests {
         }
         let found = image_files(d.path());
         assert_eq!(found.len(), 3);
+        // A link back up the tree does not loop.
+        std::os::unix::fs::symlink(d.path(), d.path().join("a/b/loop")).expect("symlink");
+        assert_eq!(image_files(d.path()).len(), 3);
     }
 }

@@ -14,9 +14,10 @@ use crate::error::ApiError;
 use crate::handlers;
 use crate::state::AppState;
 
-/// Compares without an early exit, so response time says nothing about a token's prefix.
+/// Compares in constant time (`subtle`), so response time says nothing about a token's prefix.
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    bool::from(a.ct_eq(b))
 }
 
 async fn auth(State(st): State<AppState>, req: Request, next: Next) -> Response {

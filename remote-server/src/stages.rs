@@ -266,6 +266,8 @@ impl Stages {
         let preprocess = if role.runs_preprocess() {
             let mut p = Preprocessor::load(&store, opts)?;
             let detector = MtcnnConfig::default();
+            // Before /readyz says ready: the first request is as fast as the rest.
+            p.warm_up(&detector)?;
             let one_at_a_time = LaneConfig {
                 batch_max: 1,
                 ..lane
@@ -289,6 +291,7 @@ impl Stages {
         };
         let embed = if role.runs_embed() {
             let mut s = IdentityStage::load(&store, opts)?;
+            s.warm_up()?;
             Some(EmbedStage::Local(
                 Lane::spawn("embed", lane, metrics.clone(), move |items| s.embed(items))
                     .map_err(thread_err)?,
@@ -298,6 +301,7 @@ impl Stages {
         };
         let attributes = if role.runs_analyze() {
             let mut s = AttributeStage::load(&store, opts)?;
+            s.warm_up()?;
             Some(AttrStage::Local(
                 Lane::spawn("analyze", lane, metrics.clone(), move |items| {
                     s.analyze(items)

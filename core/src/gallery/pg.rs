@@ -274,10 +274,14 @@ fn connect(url: &str) -> Result<Client, postgres::Error> {
 
 /// The server's own message when there is one (it names the missing extension, the full disk…).
 fn describe(e: &postgres::Error) -> String {
-    e.as_db_error().map_or_else(
-        || e.to_string(),
-        |d| format!("{}: {}", d.code().code(), d.message()),
-    )
+    if let Some(d) = e.as_db_error() {
+        return format!("{}: {}", d.code().code(), d.message());
+    }
+    // "error connecting to server" alone does not say why; the cause does.
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
 }
 
 fn migrate(client: &mut Client) -> Result<(), postgres::Error> {
