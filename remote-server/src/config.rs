@@ -99,8 +99,11 @@ pub struct Config {
     pub batch_max: usize,
     /// How long a stage waits to fill a batch, ms.
     pub batch_wait_ms: u64,
-    /// Per-request deadline, ms (504 after it).
+    /// Per-request deadline, ms (504 after it); also how long a request body may take to arrive.
     pub timeout_ms: u64,
+    /// How long a client may take to send its request headers, ms, after connecting or after
+    /// its previous response; then the connection is closed (idle and half-sent connections too).
+    pub header_timeout_ms: u64,
     /// Base URL of the preprocess role (when this role does not run it).
     pub preprocess_url: Option<String>,
     /// Base URL of the embed role.
@@ -132,6 +135,7 @@ impl Default for Config {
             batch_max: 16,
             batch_wait_ms: 3,
             timeout_ms: 30_000,
+            header_timeout_ms: 10_000,
             preprocess_url: None,
             embed_url: None,
             analyze_url: None,
@@ -141,7 +145,7 @@ impl Default for Config {
 }
 
 /// Fields that can come from the environment, and how their text is read.
-const ENV_FIELDS: [(&str, Kind); 22] = [
+const ENV_FIELDS: [(&str, Kind); 23] = [
     ("listen", Kind::Text),
     ("role", Kind::Text),
     ("tokens", Kind::List),
@@ -160,6 +164,7 @@ const ENV_FIELDS: [(&str, Kind); 22] = [
     ("batch_max", Kind::Int),
     ("batch_wait_ms", Kind::Int),
     ("timeout_ms", Kind::Int),
+    ("header_timeout_ms", Kind::Int),
     ("preprocess_url", Kind::Text),
     ("embed_url", Kind::Text),
     ("analyze_url", Kind::Text),

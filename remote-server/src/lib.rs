@@ -51,6 +51,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let tls = config.tls_cert.clone().zip(config.tls_key.clone());
+    let header_timeout_ms = config.header_timeout_ms;
     let state = AppState::new(config);
     let app = http::router(state.clone());
     let (fail_tx, fail_rx) = tokio::sync::oneshot::channel();
@@ -69,21 +70,30 @@ pub async fn serve(
             Err(_) => std::future::pending().await,
         }
     };
+    let header_timeout = Duration::from_millis(header_timeout_ms);
     let server = async move {
+        let handle = axum_server::Handle::new();
+        let h = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            h.graceful_shutdown(Some(Duration::from_secs(10)));
+        });
+        let listener = listener.into_std()?;
         match tls {
-            None => axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .map_err(ServeError::Io),
+            None => {
+                let mut server = axum_server::from_tcp(listener);
+                limit_headers(server.http_builder(), header_timeout);
+                server
+                    .handle(handle)
+                    .serve(app.into_make_service())
+                    .await
+                    .map_err(ServeError::Io)
+            }
             Some((cert, key)) => {
                 let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
-                let handle = axum_server::Handle::new();
-                let h = handle.clone();
-                tokio::spawn(async move {
-                    shutdown.await;
-                    h.graceful_shutdown(Some(Duration::from_secs(10)));
-                });
-                axum_server::from_tcp_rustls(listener.into_std()?, tls)
+                let mut server = axum_server::from_tcp_rustls(listener, tls);
+                limit_headers(server.http_builder(), header_timeout);
+                server
                     .handle(handle)
                     .serve(app.into_make_service())
                     .await
@@ -95,4 +105,18 @@ pub async fn serve(
         r = server => r,
         e = load_failed => Err(ServeError::Load(e)),
     }
+}
+
+/// A client that has begun a request must send all its headers within `timeout`, and a
+/// kept-alive connection must start its next request within it; otherwise the connection is
+/// closed. Without a timer hyper applies no such limit. (A connection that never sends a byte is
+/// not covered: hyper starts the timer at the first byte.)
+fn limit_headers(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    timeout: Duration,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeout);
 }

@@ -675,3 +675,41 @@ fn a_trickling_upload_does_not_hold_a_slot() {
         let _ = s.write_all(b"more");
     }
 }
+
+#[test]
+fn half_sent_headers_are_closed() {
+    use std::io::{Read, Write};
+    let (mut c, g) = authed();
+    c.header_timeout_ms = 500;
+    let server = start(c, Some(g)).expect("server");
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let mut half = std::net::TcpStream::connect(&addr).expect("connect");
+    half.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n")
+        .expect("send");
+    // A kept-alive connection that has been answered and then goes quiet.
+    let mut kept = std::net::TcpStream::connect(&addr).expect("connect");
+    kept.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send");
+    let mut first = [0u8; 12];
+    kept.read_exact(&mut first).expect("response");
+    assert_eq!(&first, b"HTTP/1.1 200");
+    for (what, mut s) in [("half-sent headers", half), ("quiet kept-alive", kept)] {
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let t = std::time::Instant::now();
+        let mut buf = Vec::new();
+        // The server closes the connection (EOF, or a reset) well before the 10 s read timeout.
+        let _ = s.read_to_end(&mut buf);
+        assert!(
+            t.elapsed() < Duration::from_secs(8),
+            "{what}: the connection stayed open {:?}",
+            t.elapsed()
+        );
+    }
+    // A normal request still works.
+    let r = client()
+        .get(format!("{}/livez", server.url))
+        .send()
+        .expect("livez");
+    assert_eq!(r.status(), 200);
+}
