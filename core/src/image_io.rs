@@ -69,6 +69,12 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageError
             limit: limits.max_pixels,
         });
     }
+    if width == 0 || height == 0 {
+        return Err(ImageError::Corrupt {
+            format: format_name.to_owned(),
+            detail: format!("the header declares a size of {width}x{height} pixels"),
+        });
+    }
     if width.min(height) < MIN_SIDE_PX {
         return Err(ImageError::TooSmall {
             width,

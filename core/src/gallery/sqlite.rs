@@ -158,6 +158,16 @@ impl SqliteStore {
         })
     }
 
+    /// A write transaction (`BEGIN IMMEDIATE`: it waits, up to the busy timeout, for other
+    /// writers, so change-log numbers follow commit order).
+    fn write_tx<'c>(
+        &self,
+        conn: &'c mut Connection,
+    ) -> Result<rusqlite::Transaction<'c>, GalleryError> {
+        conn.transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.err())
+    }
+
     fn err(&self) -> impl Fn(rusqlite::Error) -> GalleryError + '_ {
         |e| db_error(&self.db_path, &e)
     }
@@ -204,10 +214,7 @@ impl SqliteStore {
     pub(crate) fn enrol(&self, face: &ValidFace) -> Result<u64, GalleryError> {
         let mut g = self.lock()?;
         let id = {
-            let tx = g
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(self.err())?;
+            let tx = self.write_tx(&mut g.conn)?;
             let id = insert_face(&tx, face, now_unix_s()).map_err(self.err())?;
             tx.commit().map_err(self.err())?;
             id
@@ -222,10 +229,7 @@ impl SqliteStore {
     pub(crate) fn import(&self, faces: &[ImportedFace]) -> Result<(), GalleryError> {
         let mut g = self.lock()?;
         {
-            let tx = g
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(self.err())?;
+            let tx = self.write_tx(&mut g.conn)?;
             for f in faces {
                 insert_face(&tx, &f.face, f.enrolled_at_unix_s).map_err(self.err())?;
             }
@@ -240,10 +244,7 @@ impl SqliteStore {
     pub(crate) fn rename(&self, id: u64, name: &str) -> Result<(), GalleryError> {
         let rid = rowid(id).ok_or(GalleryError::NoSuchEntry(id))?;
         let mut g = self.lock()?;
-        let tx = g
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(self.err())?;
+        let tx = self.write_tx(&mut g.conn)?;
         let old = person_of(&tx, id)
             .map_err(self.err())?
             .ok_or(GalleryError::NoSuchEntry(id))?;
@@ -261,10 +262,7 @@ impl SqliteStore {
         let rid = rowid(id).ok_or(GalleryError::NoSuchEntry(id))?;
         let mut g = self.lock()?;
         {
-            let tx = g
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(self.err())?;
+            let tx = self.write_tx(&mut g.conn)?;
             let person = person_of(&tx, id)
                 .map_err(self.err())?
                 .ok_or(GalleryError::NoSuchEntry(id))?;
