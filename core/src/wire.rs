@@ -44,17 +44,6 @@ pub fn png_base64(img: &RgbImage) -> Result<String, CoreError> {
     Ok(STANDARD.encode(buf))
 }
 
-/// Decodes a base64 image (any supported format) within `limits`.
-///
-/// # Errors
-/// [`CoreError::InvalidRequest`] for bad base64, [`CoreError::Image`] for a bad image.
-pub fn image_from_base64(b64: &str, limits: DecodeLimits) -> Result<RgbImage, CoreError> {
-    let bytes = STANDARD
-        .decode(b64.trim())
-        .map_err(|e| CoreError::InvalidRequest(format!("base64: {e}")))?;
-    Ok(image_io::decode(&bytes, limits)?)
-}
-
 /// Side of the aligned crop (px): the only size `aligned_png` may have.
 pub const ALIGNED_SIDE_PX: u32 = 112;
 /// Largest side of a face patch (px). The patch is 1.5× the face box; the attribute models look
@@ -73,13 +62,17 @@ fn base64_bytes(b64: &str, field: &str) -> Result<Vec<u8>, CoreError> {
 /// Bad base64, a bad image, or another size.
 pub fn aligned_from_base64(b64: &str) -> Result<RgbImage, CoreError> {
     let bytes = base64_bytes(b64, "aligned_png")?;
-    let (w, h) = image_io::dimensions(&bytes)?;
+    decode_aligned(&bytes, image_io::dimensions(&bytes)?)
+}
+
+/// Decodes an aligned crop whose header declared `dims`, refusing anything but 112×112.
+fn decode_aligned(bytes: &[u8], (w, h): (u32, u32)) -> Result<RgbImage, CoreError> {
     if (w, h) != (ALIGNED_SIDE_PX, ALIGNED_SIDE_PX) {
         return Err(CoreError::InvalidRequest(format!(
             "aligned_png is {w}x{h} px; it must be {ALIGNED_SIDE_PX}x{ALIGNED_SIDE_PX}"
         )));
     }
-    Ok(image_io::decode(&bytes, DecodeLimits::default())?)
+    Ok(image_io::decode(bytes, DecodeLimits::default())?)
 }
 
 /// Decodes a base64 gallery thumbnail, refusing one larger than
@@ -129,21 +122,67 @@ pub fn check_box_in_patch(b: &BoxPx, patch_w: u32, patch_h: u32) -> Result<(), C
     Ok(())
 }
 
+/// A face crop with its base64 decoded and its two image headers read, no pixel decoded yet:
+/// what a server checks against its limits before paying for the pixels.
+#[derive(Debug)]
+pub struct CropHeaders {
+    aligned: Vec<u8>,
+    aligned_dims: (u32, u32),
+    patch: Vec<u8>,
+    patch_dims: (u32, u32),
+    bbox_in_patch: BoxPx,
+}
+
+impl CropHeaders {
+    /// Pixels the two images declare.
+    #[must_use]
+    pub fn declared_pixels(&self) -> u64 {
+        [self.aligned_dims, self.patch_dims]
+            .iter()
+            .map(|&(w, h)| u64::from(w) * u64::from(h))
+            .sum()
+    }
+
+    /// Checks the sizes (the aligned crop must be 112×112, the patch at most
+    /// [`MAX_PATCH_SIDE_PX`] a side and within `limits`, the box must fit the patch:
+    /// [`check_box_in_patch`]), then decodes.
+    ///
+    /// # Errors
+    /// [`CoreError::InvalidRequest`] for a size or box out of bounds, [`CoreError::Image`] for
+    /// a bad image.
+    pub fn decode(self, limits: DecodeLimits) -> Result<FaceInput, CoreError> {
+        let (pw, ph) = self.patch_dims;
+        if pw > MAX_PATCH_SIDE_PX || ph > MAX_PATCH_SIDE_PX {
+            return Err(CoreError::InvalidRequest(format!(
+                "patch_png is {pw}x{ph} px; at most {MAX_PATCH_SIDE_PX} px a side"
+            )));
+        }
+        check_box_in_patch(&self.bbox_in_patch, pw, ph)?;
+        Ok(FaceInput {
+            aligned: decode_aligned(&self.aligned, self.aligned_dims)?,
+            patch: image_io::decode(&self.patch, limits)?,
+            bbox_in_patch: self.bbox_in_patch,
+        })
+    }
+}
+
 impl FaceCrop {
-    /// Pixels the crop's two images declare in their headers (nothing is decoded).
+    /// Decodes the base64 and reads both image headers (no pixel is decoded).
     ///
     /// # Errors
     /// Bad base64 or an unreadable header.
-    pub fn declared_pixels(&self) -> Result<u64, CoreError> {
-        let mut n = 0u64;
-        for (b64, field) in [
-            (&self.aligned_png, "aligned_png"),
-            (&self.patch_png, "patch_png"),
-        ] {
-            let (w, h) = image_io::dimensions(&base64_bytes(b64, field)?)?;
-            n += u64::from(w) * u64::from(h);
-        }
-        Ok(n)
+    pub fn headers(&self) -> Result<CropHeaders, CoreError> {
+        let aligned = base64_bytes(&self.aligned_png, "aligned_png")?;
+        let aligned_dims = image_io::dimensions(&aligned)?;
+        let patch = base64_bytes(&self.patch_png, "patch_png")?;
+        let patch_dims = image_io::dimensions(&patch)?;
+        Ok(CropHeaders {
+            aligned,
+            aligned_dims,
+            patch,
+            patch_dims,
+            bbox_in_patch: self.bbox_in_patch,
+        })
     }
 
     /// Encodes a face for the wire.
@@ -158,28 +197,13 @@ impl FaceCrop {
         })
     }
 
-    /// Decodes a face from the wire.
+    /// Decodes a face from the wire: [`FaceCrop::headers`], then [`CropHeaders::decode`]. Sizes
+    /// are checked from the headers before any pixel is decoded.
     ///
     /// # Errors
-    /// As [`image_from_base64`].
-    /// Sizes are checked from the headers before any pixel is decoded: the aligned crop must be
-    /// 112×112, the patch at most [`MAX_PATCH_SIDE_PX`] a side and within `limits`, and the box
-    /// must fit the patch ([`check_box_in_patch`]).
+    /// As those two.
     pub fn decode(&self, limits: DecodeLimits) -> Result<FaceInput, CoreError> {
-        let patch_bytes = base64_bytes(&self.patch_png, "patch_png")?;
-        let (pw, ph) = image_io::dimensions(&patch_bytes)?;
-        if pw > MAX_PATCH_SIDE_PX || ph > MAX_PATCH_SIDE_PX {
-            return Err(CoreError::InvalidRequest(format!(
-                "patch_png is {pw}x{ph} px; at most {MAX_PATCH_SIDE_PX} px a side"
-            )));
-        }
-        check_box_in_patch(&self.bbox_in_patch, pw, ph)?;
-        let aligned = aligned_from_base64(&self.aligned_png)?;
-        Ok(FaceInput {
-            aligned,
-            patch: image_io::decode(&patch_bytes, limits)?,
-            bbox_in_patch: self.bbox_in_patch,
-        })
+        self.headers()?.decode(limits)
     }
 }
 
@@ -466,7 +490,7 @@ mod tests {
 
     #[test]
     fn bad_base64_is_an_invalid_request() {
-        let e = image_from_base64("not base64!!", DecodeLimits::default());
+        let e = aligned_from_base64("not base64!!");
         assert!(matches!(e, Err(CoreError::InvalidRequest(_))));
     }
 }

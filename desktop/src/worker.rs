@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::Instant;
 
 use facelens_core::api::Analysis;
@@ -260,9 +260,7 @@ impl Worker {
                 let send = |e: Event| {
                     if e.is_progress() {
                         // Progress may be dropped when the UI is far behind: a later one follows.
-                        if let Err(TrySendError::Disconnected(_) | TrySendError::Full(_)) =
-                            ev_tx.try_send(e)
-                        {
+                        if ev_tx.try_send(e).is_err() {
                             return;
                         }
                     } else if ev_tx.send(e).is_err() {

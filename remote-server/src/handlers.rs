@@ -13,7 +13,7 @@ use facelens_core::CoreError;
 use facelens_core::api::{Analysis, Attributes, Match, Timings};
 use facelens_core::calibration::{SAME_PERSON_COSINE, is_same_person, same_person_score};
 use facelens_core::gallery::Entry;
-use facelens_core::models::embedder::cosine;
+use facelens_core::models::embedder::{cosine, l2_normalize};
 use facelens_core::pipeline::assemble;
 use facelens_core::stages::FaceInput;
 use facelens_core::wire::{
@@ -238,19 +238,22 @@ async fn decode_crops(
     let limits = st.limits();
     blocking(move || {
         // The whole request's pixels, from the headers, before any crop is decoded.
-        let mut declared = 0u64;
-        for c in &crops {
-            declared = declared.saturating_add(c.declared_pixels().map_err(ApiError::Core)?);
-        }
+        let headers = crops
+            .iter()
+            .map(|c| c.headers().map_err(ApiError::Core))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let declared = headers
+            .iter()
+            .fold(0u64, |n, h| n.saturating_add(h.declared_pixels()));
         if declared > limits.max_pixels {
             return Err(ApiError::TooLarge(format!(
                 "the request's face crops declare {declared} pixels; at most {} per request",
                 limits.max_pixels
             )));
         }
-        crops
-            .iter()
-            .map(|c| c.decode(limits).map_err(ApiError::Core))
+        headers
+            .into_iter()
+            .map(|h| h.decode(limits).map_err(ApiError::Core))
             .collect()
     })
     .await
@@ -369,20 +372,14 @@ pub async fn attributes(
     .await
 }
 
-/// A query embedding scaled to unit length (in f64, so huge or tiny values do not overflow).
-fn normalised(v: Vec<f32>) -> ApiResult<Vec<f32>> {
-    let norm = v
-        .iter()
-        .map(|&x| f64::from(x) * f64::from(x))
-        .sum::<f64>()
-        .sqrt();
-    if v.iter().any(|x| !x.is_finite()) || !norm.is_normal() {
+/// A query embedding scaled to unit length.
+fn normalised(mut v: Vec<f32>) -> ApiResult<Vec<f32>> {
+    if v.iter().any(|x| !x.is_finite()) || !l2_normalize(&mut v).is_normal() {
         return Err(ApiError::Core(CoreError::InvalidRequest(
             "the embedding must be finite and non-zero".into(),
         )));
     }
-    #[allow(clippy::cast_possible_truncation)]
-    Ok(v.iter().map(|&x| (f64::from(x) / norm) as f32).collect())
+    Ok(v)
 }
 
 /// The gallery's best matches for an embedding.

@@ -20,8 +20,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    EMBEDDING_MODEL_ID, Gallery, MAX_THUMBNAIL_SIDE_PX, ValidFace, embedding_from_le_bytes,
-    embedding_to_le_bytes, validate_embedding, validate_name, validate_source,
+    EMBEDDING_MODEL_ID, Gallery, ValidFace, check_detector_score, check_thumbnail_size,
+    embedding_from_le_bytes, embedding_to_le_bytes, validate_embedding, validate_name,
+    validate_source,
 };
 use crate::error::GalleryError;
 
@@ -179,32 +180,21 @@ fn check_face(f: Face) -> Result<ImportedFace, GalleryError> {
         field: "thumbnail",
         detail: e.to_string(),
     })?;
-    if image::guess_format(&png).ok() != Some(image::ImageFormat::Png)
-        || w == 0
-        || h == 0
-        || w > MAX_THUMBNAIL_SIDE_PX
-        || h > MAX_THUMBNAIL_SIDE_PX
-    {
+    if image::guess_format(&png).ok() != Some(image::ImageFormat::Png) {
         return Err(GalleryError::InvalidField {
             field: "thumbnail",
-            detail: format!(
-                "a PNG of at most {MAX_THUMBNAIL_SIDE_PX}x{MAX_THUMBNAIL_SIDE_PX} px is expected"
-            ),
+            detail: "not a PNG".into(),
         });
     }
-    if let Some(s) = f.detector_score.filter(|s| !(0.0..=1.0).contains(s)) {
-        return Err(GalleryError::InvalidField {
-            field: "detector_score",
-            detail: format!("{s} is outside 0..1"),
-        });
-    }
+    check_thumbnail_size(w, h)?;
+    let detector_score = check_detector_score(f.detector_score)?;
     Ok(ImportedFace {
         face: ValidFace {
             name: validate_name(&f.name)?,
             source: validate_source(&f.source)?,
             embedding: validate_embedding(&v)?,
             thumbnail_png: png,
-            detector_score: f.detector_score,
+            detector_score,
         },
         enrolled_at_unix_s: f.enrolled_at_unix_s,
     })

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::Match;
 use crate::calibration::{is_same_person, same_person_score};
 use crate::error::GalleryError;
-use crate::models::embedder::EMBEDDING_DIM;
+use crate::models::embedder::{EMBEDDING_DIM, l2_normalize};
 
 pub mod export;
 pub mod index;
@@ -105,9 +105,7 @@ impl GalleryLocation {
             Self::Dir(PathBuf::from(s))
         }
     }
-}
 
-impl GalleryLocation {
     /// The location as given, password included (to hand to a child process or a config).
     #[must_use]
     pub fn to_string_with_secret(&self) -> String {
@@ -385,14 +383,7 @@ impl ValidFace {
         let source = validate_source(face.source)?;
         let embedding = validate_embedding(face.embedding)?;
         let (w, h) = face.thumbnail.dimensions();
-        if w == 0 || h == 0 || w > MAX_THUMBNAIL_SIDE_PX || h > MAX_THUMBNAIL_SIDE_PX {
-            return Err(GalleryError::InvalidField {
-                field: "thumbnail",
-                detail: format!(
-                    "{w}x{h} px; each side must be 1..={MAX_THUMBNAIL_SIDE_PX} px (facelens stores the 112x112 aligned crop)"
-                ),
-            });
-        }
+        check_thumbnail_size(w, h)?;
         let mut png = std::io::Cursor::new(Vec::new());
         face.thumbnail
             .write_to(&mut png, image::ImageFormat::Png)
@@ -400,23 +391,71 @@ impl ValidFace {
                 field: "thumbnail",
                 detail: format!("PNG encoding failed: {e}"),
             })?;
-        let detector_score = match face.detector_score {
-            Some(s) if !(0.0..=1.0).contains(&s) => {
-                return Err(GalleryError::InvalidField {
-                    field: "detector_score",
-                    detail: format!("{s} is outside 0..1"),
-                });
-            }
-            other => other,
-        };
         Ok(Self {
             name,
             source,
             embedding,
             thumbnail_png: png.into_inner(),
-            detector_score,
+            detector_score: check_detector_score(face.detector_score)?,
         })
     }
+}
+
+/// A thumbnail must be 1..=[`MAX_THUMBNAIL_SIDE_PX`] pixels a side.
+pub(crate) fn check_thumbnail_size(w: u32, h: u32) -> Result<(), GalleryError> {
+    if w == 0 || h == 0 || w > MAX_THUMBNAIL_SIDE_PX || h > MAX_THUMBNAIL_SIDE_PX {
+        return Err(GalleryError::InvalidField {
+            field: "thumbnail",
+            detail: format!(
+                "{w}x{h} px; each side must be 1..={MAX_THUMBNAIL_SIDE_PX} px (facelens stores the 112x112 aligned crop)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A detector score, when given, lies in 0..1.
+pub(crate) fn check_detector_score(score: Option<f32>) -> Result<Option<f32>, GalleryError> {
+    match score {
+        Some(s) if !(0.0..=1.0).contains(&s) => Err(GalleryError::InvalidField {
+            field: "detector_score",
+            detail: format!("{s} is outside 0..1"),
+        }),
+        other => Ok(other),
+    }
+}
+
+/// Refuses a gallery whose embeddings come from another model (`stored` is the model id the
+/// database records, if any).
+pub(crate) fn check_embedding_model(
+    stored: Option<&str>,
+    location: impl Into<PathBuf>,
+) -> Result<(), GalleryError> {
+    match stored {
+        Some(m) if m != EMBEDDING_MODEL_ID => Err(GalleryError::Corrupt {
+            path: location.into(),
+            detail: format!(
+                "its embeddings come from model {m}; this facelens uses {EMBEDDING_MODEL_ID}"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The columns of an [`Entry`], in the order both backends read them (the SQL is the same in
+/// SQLite and Postgres).
+pub(crate) const ENTRY_SELECT: &str = "SELECT f.id, p.name, f.source, f.enrolled_at, f.embedding,
+    f.person_id, f.detector_score FROM faces f JOIN persons p ON p.id = f.person_id";
+
+/// An API id as a database row id (ids above `i64::MAX` exist nowhere).
+pub(crate) fn rowid(id: u64) -> Option<i64> {
+    i64::try_from(id).ok()
+}
+
+/// A database row id (always positive) as an API id.
+#[allow(clippy::cast_sign_loss)]
+pub(crate) fn api_id(rowid: i64) -> u64 {
+    rowid.max(0) as u64
 }
 
 fn check_dimension(embedding: &[f32]) -> Result<(), GalleryError> {
@@ -439,27 +478,25 @@ pub(crate) fn validate_embedding(embedding: &[f32]) -> Result<Vec<f32>, GalleryE
             "component {i} is not a finite number"
         )));
     }
-    let norm = embedding
-        .iter()
-        .map(|&v| f64::from(v) * f64::from(v))
-        .sum::<f64>()
-        .sqrt();
+    let mut unit = embedding.to_vec();
+    let norm = l2_normalize(&mut unit);
     if !(0.99..=1.01).contains(&norm) {
         return Err(GalleryError::InvalidEmbedding(format!(
             "its L2 norm is {norm:.3e}; facelens embeddings are unit vectors (norm 1 ± 0.01)"
         )));
     }
-    #[allow(clippy::cast_possible_truncation)]
-    Ok(embedding
-        .iter()
-        .map(|&v| (f64::from(v) / norm) as f32)
-        .collect())
+    Ok(unit)
 }
 
 /// Characters that change text direction or are invisible; a name may not use the former, and
 /// must have at least one character that is neither.
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Control and text-direction characters: never stored in a name or a source.
+fn is_unsafe_in_text(c: char) -> bool {
+    c.is_control() || is_bidi_control(c)
 }
 
 fn is_invisible(c: char) -> bool {
@@ -502,7 +539,7 @@ pub(crate) fn validate_source(source: &str) -> Result<String, GalleryError> {
             detail: format!("{} bytes; at most {MAX_SOURCE_BYTES}", source.len()),
         });
     }
-    if source.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+    if source.chars().any(is_unsafe_in_text) {
         return Err(GalleryError::InvalidField {
             field: "source",
             detail: "control or text-direction characters are not allowed".into(),
@@ -514,13 +551,7 @@ pub(crate) fn validate_source(source: &str) -> Result<String, GalleryError> {
 /// Text from an older gallery made safe to store: control and direction characters become U+FFFD.
 pub(crate) fn sanitise_legacy_text(s: &str) -> String {
     s.chars()
-        .map(|c| {
-            if c.is_control() || is_bidi_control(c) {
-                '\u{FFFD}'
-            } else {
-                c
-            }
-        })
+        .map(|c| if is_unsafe_in_text(c) { '\u{FFFD}' } else { c })
         .collect()
 }
 

@@ -12,7 +12,10 @@ use pgvector::Vector;
 use postgres::{Client, NoTls};
 
 use super::export::ImportedFace;
-use super::{EMBEDDING_MODEL_ID, Entry, Hit, ValidFace, now_unix_s, redact_url};
+use super::{
+    EMBEDDING_MODEL_ID, ENTRY_SELECT, Entry, Hit, ValidFace, api_id, check_embedding_model,
+    now_unix_s, redact_url, rowid,
+};
 use crate::error::GalleryError;
 
 /// HNSW candidate list size for searches (`hnsw.ef_search`; pgvector's default is 40). Larger
@@ -55,15 +58,6 @@ pub struct PgStore {
     client: Mutex<Client>,
 }
 
-fn rowid(id: u64) -> Option<i64> {
-    i64::try_from(id).ok()
-}
-
-#[allow(clippy::cast_sign_loss)]
-fn api_id(rowid: i64) -> u64 {
-    rowid.max(0) as u64
-}
-
 impl PgStore {
     /// Connects and brings the schema up to date.
     ///
@@ -82,25 +76,15 @@ impl PgStore {
             .query_opt("SELECT value FROM meta WHERE key = 'embedding_model'", &[])
             .map_err(err)?
             .map(|r| r.get(0));
-        match model {
-            Some(m) if m != EMBEDDING_MODEL_ID => {
-                return Err(GalleryError::Corrupt {
-                    path: location.clone().into(),
-                    detail: format!(
-                        "its embeddings come from model {m}; this facelens uses {EMBEDDING_MODEL_ID}"
-                    ),
-                });
-            }
-            Some(_) => {}
-            None => {
-                client
-                    .execute(
-                        "INSERT INTO meta (key, value) VALUES ('embedding_model', $1)
-                         ON CONFLICT (key) DO NOTHING",
-                        &[&EMBEDDING_MODEL_ID],
-                    )
-                    .map_err(err)?;
-            }
+        check_embedding_model(model.as_deref(), location.clone())?;
+        if model.is_none() {
+            client
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES ('embedding_model', $1)
+                     ON CONFLICT (key) DO NOTHING",
+                    &[&EMBEDDING_MODEL_ID],
+                )
+                .map_err(err)?;
         }
         Ok(Self {
             url: url.to_owned(),
@@ -249,9 +233,6 @@ impl PgStore {
             .collect())
     }
 }
-
-const ENTRY_SELECT: &str = "SELECT f.id, p.name, f.source, f.enrolled_at, f.embedding, f.person_id,
-    f.detector_score FROM faces f JOIN persons p ON p.id = f.person_id";
 
 fn entry_row(r: &postgres::Row) -> Entry {
     let embedding: Vector = r.get(4);

@@ -23,8 +23,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::export::ImportedFace;
 use super::index::VectorIndex;
 use super::{
-    EMBEDDING_MODEL_ID, Entry, Hit, ValidFace, embedding_from_le_bytes, embedding_to_le_bytes,
-    now_unix_s,
+    EMBEDDING_MODEL_ID, ENTRY_SELECT, Entry, Hit, ValidFace, api_id, check_embedding_model,
+    embedding_from_le_bytes, embedding_to_le_bytes, now_unix_s, rowid,
 };
 use crate::error::GalleryError;
 
@@ -79,16 +79,6 @@ pub struct SqliteStore {
     inner: Mutex<Inner>,
 }
 
-/// An API id as a SQLite rowid (ids above `i64::MAX` exist nowhere).
-fn rowid(id: u64) -> Option<i64> {
-    i64::try_from(id).ok()
-}
-
-#[allow(clippy::cast_sign_loss)]
-fn api_id(rowid: i64) -> u64 {
-    rowid.max(0) as u64
-}
-
 impl SqliteStore {
     /// Opens or creates the gallery in `dir`, migrating a `gallery.json` folder on first open.
     ///
@@ -126,7 +116,7 @@ impl SqliteStore {
         let index_path = dir.join(INDEX_FILE);
         let index = match VectorIndex::load(&index_path) {
             Some(ix) if ix.seq <= max_seq(&conn).map_err(db_err)? => ix,
-            _ => rebuild_index(&mut conn).map_err(db_err)?,
+            _ => rebuild_index(&mut conn, &db_path)?,
         };
         let saved_seq = index.seq;
         let store = Self {
@@ -219,10 +209,7 @@ impl SqliteStore {
             tx.commit().map_err(self.err())?;
             id
         };
-        // Durable from here on; the index follows (a failure here is retried at the next search).
-        if let Err(e) = g.catch_up(&self.db_path) {
-            tracing::warn!("gallery index update deferred: {e}");
-        }
+        g.follow_write(&self.db_path);
         Ok(api_id(id))
     }
 
@@ -235,9 +222,7 @@ impl SqliteStore {
             }
             tx.commit().map_err(self.err())?;
         }
-        if let Err(e) = g.catch_up(&self.db_path) {
-            tracing::warn!("gallery index update deferred: {e}");
-        }
+        g.follow_write(&self.db_path);
         Ok(())
     }
 
@@ -266,8 +251,7 @@ impl SqliteStore {
             let person = person_of(&tx, id)
                 .map_err(self.err())?
                 .ok_or(GalleryError::NoSuchEntry(id))?;
-            tx.execute("DELETE FROM thumbnails WHERE face_id = ?1", [rid])
-                .map_err(self.err())?;
+            // The thumbnail goes with it (ON DELETE CASCADE).
             tx.execute("DELETE FROM faces WHERE id = ?1", [rid])
                 .map_err(self.err())?;
             drop_person_if_empty(&tx, person).map_err(self.err())?;
@@ -278,9 +262,7 @@ impl SqliteStore {
             .map_err(self.err())?;
             tx.commit().map_err(self.err())?;
         }
-        if let Err(e) = g.catch_up(&self.db_path) {
-            tracing::warn!("gallery index update deferred: {e}");
-        }
+        g.follow_write(&self.db_path);
         Ok(())
     }
 
@@ -316,6 +298,14 @@ impl SqliteStore {
 }
 
 impl Inner {
+    /// After a committed write: the write is durable, and the index follows. A failure here is
+    /// only logged, and retried by the next search's catch-up.
+    fn follow_write(&mut self, db_path: &Path) {
+        if let Err(e) = self.catch_up(db_path) {
+            tracing::warn!("gallery index update deferred: {e}");
+        }
+    }
+
     /// Applies every change committed after `index.seq`, in order.
     fn catch_up(&mut self, db_path: &Path) -> Result<(), GalleryError> {
         let err = |e: rusqlite::Error| db_error(db_path, &e);
@@ -362,9 +352,6 @@ impl Drop for SqliteStore {
         }
     }
 }
-
-const ENTRY_SELECT: &str = "SELECT f.id, p.name, f.source, f.enrolled_at, f.embedding, f.person_id,
-    f.detector_score FROM faces f JOIN persons p ON p.id = f.person_id";
 
 fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     let blob: Vec<u8> = r.get(4)?;
@@ -424,15 +411,7 @@ fn check_model(conn: &Connection, db_path: &Path) -> Result<(), GalleryError> {
         )
         .optional()
         .map_err(|e| db_error(db_path, &e))?;
-    match model {
-        Some(m) if m != EMBEDDING_MODEL_ID => Err(GalleryError::Corrupt {
-            path: db_path.to_path_buf(),
-            detail: format!(
-                "its embeddings come from model {m}; this facelens uses {EMBEDDING_MODEL_ID}"
-            ),
-        }),
-        _ => Ok(()),
-    }
+    check_embedding_model(model.as_deref(), db_path)
 }
 
 fn max_seq(conn: &Connection) -> rusqlite::Result<i64> {
@@ -442,26 +421,28 @@ fn max_seq(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// Builds the index from every face, at the change-log position of the same snapshot.
-fn rebuild_index(conn: &mut Connection) -> rusqlite::Result<VectorIndex> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-    let seq = max_seq(&tx)?;
-    let n: i64 = tx.query_row("SELECT count(*) FROM faces", [], |r| r.get(0))?;
-    let mut index = VectorIndex::empty(usize::try_from(n).unwrap_or(0), seq)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))?;
+fn rebuild_index(conn: &mut Connection, db_path: &Path) -> Result<VectorIndex, GalleryError> {
+    let err = |e: rusqlite::Error| db_error(db_path, &e);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Deferred)
+        .map_err(err)?;
+    let seq = max_seq(&tx).map_err(err)?;
+    let n: i64 = tx
+        .query_row("SELECT count(*) FROM faces", [], |r| r.get(0))
+        .map_err(err)?;
+    let mut index = VectorIndex::empty(usize::try_from(n).unwrap_or(0), seq)?;
     {
-        let mut st = tx.prepare("SELECT id, embedding FROM faces")?;
-        let mut rows = st.query([])?;
-        while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
-            let blob: Vec<u8> = r.get(1)?;
+        let mut st = tx.prepare("SELECT id, embedding FROM faces").map_err(err)?;
+        let mut rows = st.query([]).map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            let id: i64 = r.get(0).map_err(err)?;
+            let blob: Vec<u8> = r.get(1).map_err(err)?;
             if let Some(v) = embedding_from_le_bytes(&blob) {
-                index
-                    .upsert(api_id(id), &v)
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))?;
+                index.upsert(api_id(id), &v)?;
             }
         }
     }
-    tx.commit()?;
+    tx.commit().map_err(err)?;
     Ok(index)
 }
 

@@ -17,12 +17,20 @@ pub struct Embedder {
     session: CheckedSession,
 }
 
-/// Scales `v` to unit length (unchanged if it is all zeros).
-pub fn l2_normalize(v: &mut [f32]) {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if n > 0.0 {
-        v.iter_mut().for_each(|x| *x /= n);
+/// Scales `v` to unit length and returns the length it had (`v` is unchanged when that is 0 or
+/// not finite). Computed in f64, so vectors of huge or tiny components neither overflow to
+/// infinity nor underflow to zero.
+pub fn l2_normalize(v: &mut [f32]) -> f64 {
+    let n = v
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt();
+    if n > 0.0 && n.is_finite() {
+        #[allow(clippy::cast_possible_truncation)]
+        v.iter_mut().for_each(|x| *x = (f64::from(*x) / n) as f32);
     }
+    n
 }
 
 /// Cosine similarity of two vectors.
@@ -70,8 +78,15 @@ mod tests {
     #[test]
     fn cosine_and_normalisation() {
         let mut v = vec![3.0, 4.0];
-        l2_normalize(&mut v);
+        assert!((l2_normalize(&mut v) - 5.0).abs() < 1e-12);
         assert!((v[0] - 0.6).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6);
+        // Huge and tiny components: f32 squares would overflow to inf or underflow to 0.
+        for x in [3e38f32, 1e-45] {
+            let mut big = vec![x; 512];
+            l2_normalize(&mut big);
+            let n: f32 = big.iter().map(|y| y * y).sum();
+            assert!((n - 1.0).abs() < 1e-5, "{x}: squared norm {n}");
+        }
         assert!((cosine(&[1.0, 0.0], &[0.0, 2.0])).abs() < 1e-6);
         assert!((cosine(&[1.0, 1.0], &[2.0, 2.0]) - 1.0).abs() < 1e-6);
         assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
