@@ -139,7 +139,9 @@ impl VectorIndex {
     /// # Errors
     /// I/O or usearch errors.
     pub fn save(&self, path: &Path) -> Result<(), GalleryError> {
-        let tmp = path.with_extension("usearch.tmp");
+        // A name of this process's own: two processes closing one gallery at once must not
+        // write into the same temporary file.
+        let tmp = path.with_extension(format!("usearch.tmp{}", std::process::id()));
         self.index
             .save(&tmp.to_string_lossy())
             .map_err(|e| GalleryError::Index(format!("{e}: {}", tmp.display())))?;
