@@ -62,4 +62,7 @@ step "facelens-bench: end to end, gallery scale, accuracy, report"
   --memory "$work/memory.json" --sizes "$sizes" --quantised-max "$quantised_max" \
   --command "FACELENS_BENCH_RUNS=$runs FACELENS_BENCH_SIZES=$sizes FACELENS_BENCH_QUANTISED_MAX=$quantised_max bash bench/run.sh" \
   --out bench/RESULTS.md
+
+step "first photo after start"
+"$bin/facelens-first-bench" --models "$models" --photos "$e2e" --runs "$runs" >> bench/RESULTS.md
 echo "wrote bench/RESULTS.md"

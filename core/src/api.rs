@@ -160,6 +160,57 @@ pub struct Match {
     pub same_person: bool,
 }
 
+/// Head pose in degrees, estimated from the five landmarks (rough: see `docs/quality.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HeadPose {
+    /// Left–right turn; > 0 when the face turns towards the image's left.
+    pub yaw_deg: f32,
+    /// Up–down tilt; > 0 when the face tilts up.
+    pub pitch_deg: f32,
+    /// In-plane rotation of the eye line; > 0 clockwise on screen.
+    pub roll_deg: f32,
+}
+
+/// What a face's quality score is made of: the measurements and the part (0..1) each gives.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct QualityParts {
+    /// The box's longer side, photo pixels.
+    pub face_size_px: f32,
+    /// Distance between the eyes, photo pixels.
+    pub eye_distance_px: f32,
+    /// Variance of the Laplacian of the aligned crop's grey levels.
+    pub sharpness: f32,
+    /// Share of the face box inside the photo, 0..1.
+    pub visible_share: f32,
+    /// The detector's score.
+    pub detector_score: f32,
+    /// Part from the face's size.
+    pub size_part: f32,
+    /// Part from sharpness.
+    pub sharpness_part: f32,
+    /// Part from the head pose.
+    pub pose_part: f32,
+    /// Part from the share inside the frame.
+    pub visible_part: f32,
+    /// Part from the detector's score.
+    pub score_part: f32,
+}
+
+/// How usable a face is for recognition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Quality {
+    /// 0 (unusable) .. 1 (good): the product of the parts.
+    pub score: f32,
+    /// Below the documented low-quality threshold (enrolling asks first).
+    pub low: bool,
+    /// What lowers it, in words (empty when nothing does).
+    pub reasons: Vec<String>,
+    /// Measurements and parts.
+    pub parts: QualityParts,
+    /// Head pose.
+    pub pose: HeadPose,
+}
+
 /// Everything facelens knows about one face.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Face {
@@ -171,6 +222,9 @@ pub struct Face {
     pub attributes: Attributes,
     /// Best gallery matches, best first (empty when the gallery is empty or not searched).
     pub matches: Vec<Match>,
+    /// Quality score with its parts and the head pose (absent from servers before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<Quality>,
 }
 
 /// Milliseconds spent in each stage of one request. Nothing is cached between requests.

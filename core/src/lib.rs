@@ -30,6 +30,7 @@ pub mod pipeline;
 pub mod preprocess;
 pub mod provision;
 pub mod pyramid;
+pub mod quality;
 pub mod runtime;
 pub mod stages;
 pub mod tfjs;

@@ -12,6 +12,7 @@ use crate::gallery::Gallery;
 use crate::image_io::{self, DecodeLimits};
 use crate::models::mtcnn::MtcnnConfig;
 use crate::provision::{ModelStore, ProvisionEvent, resolve_models_dir};
+use crate::quality::{self, FaceEvidence};
 use crate::runtime::SessionOptions;
 use crate::stages::{AttributeStage, IdentityStage, Preprocessed, Preprocessor, ms};
 
@@ -90,9 +91,18 @@ pub fn assemble(
     let faces = pre
         .detections
         .iter()
+        .zip(&pre.faces)
         .zip(embeddings)
         .zip(attributes)
-        .map(|((d, embedding), attributes)| Face {
+        .map(|(((d, input), embedding), attributes)| Face {
+            quality: Some(quality::assess(&FaceEvidence {
+                bbox: &d.bbox,
+                landmarks: &d.landmarks,
+                detector_score: d.score,
+                aligned: &input.aligned,
+                width_px: pre.width_px,
+                height_px: pre.height_px,
+            })),
             detection: d.clone(),
             embedding,
             attributes,

@@ -23,6 +23,7 @@ use crate::models::gear::{Gear, RACE_LABELS};
 use crate::models::mtcnn::{Mtcnn, MtcnnConfig};
 use crate::preprocess::{RectPx, align_face, centred_square, clip_to_image, crop_zero_padded};
 use crate::provision::ModelStore;
+use crate::quality::{MIN_FACE_DETAIL, laplacian_variance};
 use crate::runtime::SessionOptions;
 
 /// fr_age's measured spread within one person on the labelled photos (years), the floor of the
@@ -150,20 +151,28 @@ impl Preprocessor {
         let start = Instant::now();
         let mut detections = Vec::new();
         let mut faces = Vec::new();
+        let mut featureless = 0;
         for d in detected.faces {
             if let Some(f) = FaceInput::cut(img, &d) {
+                if laplacian_variance(&f.aligned) < MIN_FACE_DETAIL {
+                    featureless += 1;
+                    continue;
+                }
                 detections.push(d);
                 faces.push(f);
             }
         }
+        let no_face_reason = match (detections.is_empty(), featureless) {
+            (false, _) => None,
+            (true, 0) => detected.no_face_reason,
+            (true, n) => Some(format!(
+                "{n} candidate(s) were flat regions without the detail of a face (eyes, mouth)"
+            )),
+        };
         Ok(Preprocessed {
             width_px: img.width(),
             height_px: img.height(),
-            no_face_reason: if detections.is_empty() {
-                detected.no_face_reason
-            } else {
-                None
-            },
+            no_face_reason,
             detections,
             faces,
             detect_ms,

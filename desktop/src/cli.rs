@@ -67,6 +67,9 @@ pub enum Command {
         /// Which face (1 = largest).
         #[arg(long, default_value_t = 1)]
         face: usize,
+        /// Enrol even a low-quality face (small, blurred, turned away or cut by the frame).
+        #[arg(long)]
+        force: bool,
         /// Image file.
         image: PathBuf,
     },
@@ -272,7 +275,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Enrol { name, face, image } => {
+        Command::Enrol {
+            name,
+            face,
+            force,
+            image,
+        } => {
             let mut pipeline = load(&cli)?;
             let gallery = open_gallery(&cli)?;
             let r = pipeline.analyze_file_full(image, None)?;
@@ -290,6 +298,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     image.display()
                 );
             };
+            if let Some(q) = r.analysis.faces[idx]
+                .quality
+                .as_ref()
+                .filter(|q| q.low && !*force)
+            {
+                bail!(
+                    "face {face} of {} is low quality for recognition ({}); enrol it anyway with --force",
+                    image.display(),
+                    crate::report::quality_text(q)
+                );
+            }
             let id = gallery.enrol(
                 name,
                 &image.display().to_string(),

@@ -57,6 +57,24 @@ pub fn print_matches(matches: &[Match]) {
 }
 
 /// Human-readable report of one image.
+/// One line: the quality score, the head pose and what lowers the score.
+#[must_use]
+pub fn quality_text(q: &facelens_core::api::Quality) -> String {
+    let reasons = if q.reasons.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", q.reasons.join("; "))
+    };
+    format!(
+        "quality {:.2}{}   pose yaw {:+.0}° pitch {:+.0}° roll {:+.0}°{reasons}",
+        q.score,
+        if q.low { " (low)" } else { "" },
+        q.pose.yaw_deg,
+        q.pose.pitch_deg,
+        q.pose.roll_deg,
+    )
+}
+
 pub fn print_text(path: &Path, a: &Analysis) {
     outln!(
         "{}: {}x{} px, {} face(s)",
@@ -111,6 +129,9 @@ pub fn print_text(path: &Path, a: &Analysis) {
         };
         outln!("    race {}", top3(&at.race));
         outln!("    emotion {}", top3(&at.emotion));
+        if let Some(q) = &f.quality {
+            outln!("    {}", quality_text(q));
+        }
         if !f.matches.is_empty() {
             print_matches(&f.matches);
         }

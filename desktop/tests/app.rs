@@ -231,3 +231,54 @@ fn enrol_then_search_finds_the_person_and_import_reports_failures() {
     h.get_by_label_contains("3 enrolled, 1 failed");
     save_snapshot(&mut h, "gallery_after_import");
 }
+
+#[test]
+fn a_low_quality_face_shows_its_badge_and_enrols_only_when_confirmed() {
+    let Some(dir) = faces_dir() else { return };
+    let g = tempfile::tempdir().expect("tempdir");
+    let mut h = harness(&g.path().join("gallery"));
+    ready(&mut h);
+    // img62: the man in front, plus a blurred person cut by the bottom edge.
+    h.state_mut()
+        .push(Command::Open(Source::File(dir.join("img62.jpg")), None));
+    step_until(&mut h, "analysis", |a| a.current.is_some() && !a.is_busy());
+    let faces = h
+        .state()
+        .current
+        .as_ref()
+        .map(|c| c.analysis.faces.clone())
+        .unwrap_or_default();
+    let quality = |i: usize| faces[i].quality.clone().expect("every face has a quality");
+    assert!(!quality(0).low, "{:?}", quality(0));
+    let low = (0..faces.len())
+        .find(|&i| quality(i).low)
+        .expect("a low-quality face in img62");
+    assert!(
+        quality(low)
+            .reasons
+            .iter()
+            .any(|r| r.contains("cut by the frame") || r.contains("blurred")),
+        "{:?}",
+        quality(low)
+    );
+    h.state_mut().push(Command::Select(Some(low)));
+    h.run_steps(2);
+    h.get_by_label_contains("(low)");
+    h.get_by_label("Enrol as").click();
+    h.run_steps(2);
+    h.get_by_label("Enrol as").type_text("Blurred");
+    h.run_steps(2);
+    h.get_by_label("Enrol").click();
+    h.run_steps(3);
+    assert!(h.state().confirm_enrol.is_some(), "asks first");
+    h.get_by_label_contains("low quality for recognition");
+    h.run_steps(5);
+    assert_eq!(
+        h.state().gallery.len(),
+        0,
+        "nothing enrolled before the answer"
+    );
+    h.get_by_label("Enrol anyway").click();
+    step_until(&mut h, "enrolment", |a| a.gallery.len() == 1);
+    assert!(h.state().confirm_enrol.is_none());
+}

@@ -129,3 +129,43 @@ fn a_closed_stdout_ends_the_listing_quietly() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_low_quality_face_needs_force_to_enrol() {
+    let Some(dir) = faces_dir() else { return };
+    let g = tempfile::tempdir().expect("tempdir");
+    let photo = dir.join("img62.jpg");
+    let photo = photo.to_str().expect("utf8");
+    let out = facelens(g.path(), &["analyze", "--json", photo]);
+    assert!(out.status.success());
+    let a: facelens_core::api::Analysis = serde_json::from_slice(&out.stdout).expect("json");
+    let low = a
+        .faces
+        .iter()
+        .position(|f| f.quality.as_ref().is_some_and(|q| q.low))
+        .expect("img62 has a low-quality face (blurred, cut by the bottom edge)");
+    let face = (low + 1).to_string();
+    let enrol = |extra: &[&str]| {
+        let mut args = vec!["enrol", "--name", "Blurred", "--face", face.as_str()];
+        args.extend_from_slice(extra);
+        args.push(photo);
+        facelens(g.path(), &args)
+    };
+    let out = enrol(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("low quality") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    let list = facelens(g.path(), &["gallery", "list"]);
+    assert!(!String::from_utf8_lossy(&list.stdout).contains("Blurred"));
+    let out = enrol(&["--force"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = facelens(g.path(), &["gallery", "list"]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("Blurred"));
+}

@@ -116,6 +116,7 @@ fn connected_mode_matches_local_mode_and_falls_back_when_the_server_goes() {
     h.state_mut().push(Command::Enrol {
         face: 0,
         name: "Front".into(),
+        confirmed: false,
     });
     step_until(&mut h, "enrolment", |a| a.gallery.len() == 1);
     // The face is in the server's gallery (read here while the server holds it open), not ours.

@@ -88,6 +88,8 @@ async fn openapi_is_generated_from_the_shared_types() {
         "Attributes",
         "ErrorBody",
         "Entry",
+        "Quality",
+        "HeadPose",
     ] {
         assert!(
             doc["components"]["schemas"].get(schema).is_some(),

@@ -56,6 +56,12 @@ fn assert_same_analysis(a: &Analysis, b: &Analysis) {
         );
         let c = facelens_core::models::embedder::cosine(&x.embedding, &y.embedding);
         assert!(c > 0.9999, "embeddings differ: cosine {c}");
+        let (qx, qy) = (
+            x.quality.as_ref().expect("quality"),
+            y.quality.as_ref().expect("quality"),
+        );
+        assert!((qx.score - qy.score).abs() < 1e-3, "quality {qx:?} {qy:?}");
+        assert!((qx.pose.yaw_deg - qy.pose.yaw_deg).abs() < 0.1, "pose");
         let (ax, ay) = (&x.attributes, &y.attributes);
         assert!((ax.age.years - ay.age.years).abs() < 0.05, "age");
         assert!((ax.gender.male_probability - ay.gender.male_probability).abs() < 1e-3);

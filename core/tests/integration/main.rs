@@ -9,6 +9,7 @@
 mod bad_input;
 mod converter;
 mod detection;
+mod detection_sets;
 mod fixtures;
 mod gallery_store;
 mod identity;

@@ -21,13 +21,18 @@ pub enum Command {
     SelectNext,
     /// Select the previous face.
     SelectPrevious,
-    /// Enrol face `face` of the current image under `name`.
+    /// Enrol face `face` of the current image under `name`. A low-quality face is enrolled only
+    /// when `confirmed`; otherwise the window asks first.
     Enrol {
         /// Face index.
         face: usize,
         /// Person's name.
         name: String,
+        /// The user confirmed enrolling a low-quality face.
+        confirmed: bool,
     },
+    /// Drop the pending "enrol a low-quality face?" question.
+    CancelEnrol,
     /// Rename a gallery entry.
     Rename(u64, String),
     /// Delete a gallery entry.

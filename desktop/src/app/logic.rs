@@ -7,7 +7,7 @@ use std::sync::mpsc;
 
 use egui::{ColorImage, Key, TextureOptions};
 
-use super::{Command, Current, FacelensApp, Import, Mode, Status};
+use super::{Command, ConfirmEnrol, Current, FacelensApp, Import, Mode, Status};
 use crate::fetch::is_http_url;
 use crate::worker::{Event, Job, Source};
 
@@ -262,7 +262,12 @@ impl FacelensApp {
                     });
                 }
             }
-            Command::Enrol { face, name } => {
+            Command::Enrol {
+                face,
+                name,
+                confirmed,
+            } => {
+                self.confirm_enrol = None;
                 let Some(c) = &self.current else { return };
                 let (Some(f), Some(crop)) = (c.analysis.faces.get(face), c.crop_pixels.get(face))
                 else {
@@ -270,6 +275,15 @@ impl FacelensApp {
                 };
                 if name.trim().is_empty() {
                     self.error = Some("type a name before enrolling".into());
+                    return;
+                }
+                if let Some(q) = f.quality.as_ref().filter(|q| q.low && !confirmed) {
+                    self.confirm_enrol = Some(ConfirmEnrol {
+                        face,
+                        name,
+                        reasons: q.reasons.join("; "),
+                        score: q.score,
+                    });
                     return;
                 }
                 self.worker.send(Job::Enrol {
@@ -280,6 +294,7 @@ impl FacelensApp {
                 });
                 self.enrol_name.clear();
             }
+            Command::CancelEnrol => self.confirm_enrol = None,
             Command::Rename(id, name) => {
                 self.worker.send(Job::Rename(id, name));
             }

@@ -119,6 +119,19 @@ pub struct Import {
     pub cancel: Arc<AtomicBool>,
 }
 
+/// An enrolment held back because the face is low quality.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfirmEnrol {
+    /// Face index.
+    pub face: usize,
+    /// Person's name.
+    pub name: String,
+    /// What lowers the face's quality, in words.
+    pub reasons: String,
+    /// The quality score.
+    pub score: f32,
+}
+
 /// A finished import: faces enrolled, files that failed (with why), whether it was cancelled.
 pub type ImportReport = (usize, Vec<(PathBuf, String)>, bool);
 
@@ -154,6 +167,8 @@ pub struct FacelensApp {
     /// Last import's result.
     pub import_report: Option<ImportReport>,
     enrol_name: String,
+    /// A low-quality face waiting for "enrol anyway".
+    pub confirm_enrol: Option<ConfirmEnrol>,
     rename: Option<(u64, String)>,
     zoom: f32,
     pan: egui::Vec2,
@@ -243,6 +258,7 @@ impl FacelensApp {
             import: None,
             import_report: None,
             enrol_name: String::new(),
+            confirm_enrol: None,
             rename: None,
             zoom: 1.0,
             pan: egui::Vec2::ZERO,

@@ -198,6 +198,9 @@ impl FacelensApp {
                     a.gender.label, a.gender.male_probability
                 ));
                 ui.label(format!("Detection score: {:.3}", face.detection.score));
+                if let Some(q) = &face.quality {
+                    quality_badge(ui, q);
+                }
             });
         });
         ui.label(RichText::new("Race").strong());
@@ -244,9 +247,34 @@ impl FacelensApp {
             .labelled_by(ui.label("Enrol as").id);
             if ui.button("Enrol").clicked() {
                 let name = self.enrol_name.clone();
-                self.push(Command::Enrol { face: i, name });
+                self.push(Command::Enrol {
+                    face: i,
+                    name,
+                    confirmed: false,
+                });
             }
         });
+        if let Some(c) = self.confirm_enrol.clone().filter(|c| c.face == i) {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "This face is low quality for recognition (quality {:.2}: {}). Enrol it as \"{}\" anyway?",
+                    c.score, c.reasons, c.name
+                ),
+            );
+            ui.horizontal(|ui| {
+                if ui.button("Enrol anyway").clicked() {
+                    self.push(Command::Enrol {
+                        face: c.face,
+                        name: c.name.clone(),
+                        confirmed: true,
+                    });
+                }
+                if ui.button("Cancel").clicked() {
+                    self.push(Command::CancelEnrol);
+                }
+            });
+        }
     }
 
     fn gallery_ui(&mut self, ui: &mut egui::Ui) {
@@ -434,4 +462,44 @@ fn bars(ui: &mut egui::Ui, probs: &[LabelProb]) {
             p.probability * 100.0
         )));
     }
+}
+
+/// A small coloured "quality" label; hovering it shows the parts, the head pose and the reasons.
+fn quality_badge(ui: &mut egui::Ui, q: &facelens_core::api::Quality) {
+    let colour = if q.low {
+        ui.visuals().error_fg_color
+    } else if q.score < 0.6 {
+        ui.visuals().warn_fg_color
+    } else {
+        egui::Color32::from_rgb(60, 160, 80)
+    };
+    let p = &q.parts;
+    let mut hover = format!(
+        "Quality {:.2} = size {:.2} × sharpness {:.2} × pose {:.2} × inside frame {:.2} × detector {:.2}\n\
+         {:.0} px between the eyes, sharpness {:.0}, {:.0} % inside the frame\n\
+         Head pose: yaw {:+.0}°, pitch {:+.0}°, roll {:+.0}° (rough)",
+        q.score,
+        p.size_part,
+        p.sharpness_part,
+        p.pose_part,
+        p.visible_part,
+        p.score_part,
+        p.eye_distance_px,
+        p.sharpness,
+        p.visible_share * 100.0,
+        q.pose.yaw_deg,
+        q.pose.pitch_deg,
+        q.pose.roll_deg,
+    );
+    for r in &q.reasons {
+        hover.push_str("\n• ");
+        hover.push_str(r);
+    }
+    let text = if q.low {
+        format!("Quality {:.2} (low)", q.score)
+    } else {
+        format!("Quality {:.2}", q.score)
+    };
+    ui.label(RichText::new(text).color(colour).strong())
+        .on_hover_text(hover);
 }

@@ -19,6 +19,7 @@ use crate::onnx_rewrite::prelu_as_affine;
 use crate::preprocess::{Filter, RectPx, crop_resize, pad_reflect, resize};
 use crate::provision::ModelStore;
 use crate::pyramid::{PyramidLevel, plan_levels};
+use crate::quality::visible_share;
 use crate::runtime::{ExecutionTarget, SessionOptions};
 
 /// Detector settings.
@@ -337,20 +338,31 @@ impl Mtcnn {
             .collect();
 
         let pnet_ms = since(t1);
+        // Stages 2 and 3 judge each box on the real pixels (black outside the frame, as an
+        // unpadded detector sees it); a box that crosses the frame is also judged as the padded
+        // image shows it (see `View`).
+        let frame = Frame {
+            pad,
+            width: base.width() as f32,
+            height: base.height() as f32,
+        };
         // Stage 2: R-Net on 24×24 crops.
         let t2 = std::time::Instant::now();
-        let out = self.run_crops(Net::R, work, &stage1, 24)?;
+        let views = self.run_views(Net::R, base, work, &frame, &stage1, 24)?;
         let mut best_r = 0.0f32;
         let mut kept: Vec<Cand> = Vec::new();
-        for (i, b) in stage1.iter().enumerate() {
-            let p = out[1].data[i * 2 + 1];
-            best_r = best_r.max(p);
-            if p > cfg.thresholds[1] {
-                let r = &out[0].data[i * 4..i * 4 + 4];
-                kept.push(Cand {
-                    b: ScoredBox { score: p, ..*b },
-                    reg: [r[0], r[1], r[2], r[3]],
-                });
+        for (b, judged) in stage1.iter().zip(&views) {
+            for v in judged {
+                best_r = best_r.max(v.score);
+                if v.score > cfg.thresholds[1] {
+                    kept.push(Cand {
+                        b: ScoredBox {
+                            score: v.score,
+                            ..*b
+                        },
+                        reg: v.reg,
+                    });
+                }
             }
         }
         if kept.is_empty() {
@@ -370,25 +382,44 @@ impl Mtcnn {
         let rnet_ms = since(t2);
         // Stage 3: O-Net on 48×48 crops, landmarks.
         let t3 = std::time::Instant::now();
-        let out = self.run_crops(Net::O, work, &stage2, 48)?;
+        let views = self.run_views(Net::O, base, work, &frame, &stage2, 48)?;
         let mut best_o = 0.0f32;
-        let mut finals: Vec<(ScoredBox, [f32; 10])> = Vec::new();
-        for (i, b) in stage2.iter().enumerate() {
-            let p = out[2].data[i * 2 + 1];
-            best_o = best_o.max(p);
-            if p > cfg.thresholds[2] {
-                let (bw, bh) = (b.x2 - b.x1 + 1.0, b.y2 - b.y1 + 1.0);
-                let l = &out[1].data[i * 10..i * 10 + 10];
-                let mut pts = [0.0f32; 10];
-                for k in 0..5 {
-                    pts[k] = b.x1 + bw * l[k] - 1.0;
-                    pts[k + 5] = b.y1 + bh * l[k + 5] - 1.0;
+        let mut finals: Vec<Final> = Vec::new();
+        for (b, judged) in stage2.iter().zip(&views) {
+            let real_score = judged[0].score;
+            best_o = best_o.max(real_score);
+            // The real pixels decide when they can; the padded view only with their backing.
+            let chosen = judged.iter().find(|v| match v.view {
+                View::Real => v.score > cfg.thresholds[2],
+                View::Padded => v.score > cfg.thresholds[2] && real_score >= REAL_PIXELS_MIN_SCORE,
+            });
+            if let Some(v) = chosen {
+                finals.push(Final::new(b, v));
+            }
+        }
+        // A box that crosses the frame and that the real pixels half-recognise is moved as they
+        // suggest and shown to O-Net once more: the padded view's box of a cut face tends to drift
+        // into the mirror image, the real pixels' regression pulls it back onto the face.
+        let retry: Vec<ScoredBox> = stage2
+            .iter()
+            .zip(&views)
+            .filter(|(b, judged)| {
+                let real = &judged[0];
+                frame.crosses(b)
+                    && real.score >= REAL_PIXELS_MIN_SCORE
+                    && real.score <= cfg.thresholds[2]
+            })
+            .map(|(b, judged)| fix(rerec(bbreg(*b, judged[0].reg))))
+            .filter(|b| b.x2 > b.x1 && b.y2 > b.y1)
+            .collect();
+        if !retry.is_empty() {
+            let again = self.run_views(Net::O, base, work, &frame, &retry, 48)?;
+            for (b, judged) in retry.iter().zip(&again) {
+                let v = &judged[0];
+                best_o = best_o.max(v.score);
+                if v.score > cfg.thresholds[2] {
+                    finals.push(Final::new(b, v));
                 }
-                let r = &out[0].data[i * 4..i * 4 + 4];
-                finals.push((
-                    bbreg(ScoredBox { score: p, ..*b }, [r[0], r[1], r[2], r[3]]),
-                    pts,
-                ));
             }
         }
         if finals.is_empty() {
@@ -407,43 +438,12 @@ impl Mtcnn {
             since(t3),
             finals.len()
         );
-        let boxes: Vec<ScoredBox> = finals.iter().map(|f| f.0).collect();
-        let mut keep = nms(&boxes, 0.7, Overlap::Min);
-        // A face that crosses the frame was partly completed by the mirror padding: it must also
-        // look like a face on the real pixels alone (black outside, as an unpadded detector sees
-        // it). Hair at an edge, completed by its reflection, fails this; real cut faces pass.
-        let (bw, bh) = (base.width() as f32, base.height() as f32);
-        let mut dropped_at_edge = 0;
-        if pad > 0.0 {
-            let mut kept = Vec::with_capacity(keep.len());
-            for i in keep {
-                let b = fix(finals[i].0);
-                let real = ScoredBox {
-                    x1: b.x1 - pad,
-                    y1: b.y1 - pad,
-                    x2: b.x2 - pad,
-                    y2: b.y2 - pad,
-                    score: b.score,
-                };
-                let crosses = real.x1 < 0.0 || real.y1 < 0.0 || real.x2 >= bw || real.y2 >= bh;
-                let real_box = BoxPx {
-                    x1: real.x1,
-                    y1: real.y1,
-                    x2: real.x2,
-                    y2: real.y2,
-                };
-                let ok = !crosses
-                    || (centre_inside(&real_box, bw, bh)
-                        && self.run_crops(Net::O, base, &[real], 48)?[2].data[1]
-                            >= REAL_PIXELS_MIN_SCORE);
-                if ok {
-                    kept.push(i);
-                } else {
-                    dropped_at_edge += 1;
-                }
-            }
-            keep = kept;
-        }
+        // Padding-made faces out first, so they cannot suppress a real one in the NMS.
+        let before = finals.len();
+        finals.retain(|f| frame.keeps(f));
+        let dropped_at_edge = before - finals.len();
+        let boxes: Vec<ScoredBox> = finals.iter().map(|f| f.b).collect();
+        let keep = nms(&boxes, 0.7, Overlap::Min);
         if keep.is_empty() {
             return Ok(no_face(format!(
                 "{dropped_at_edge} candidate(s) at the image border were reflections of the border, not faces"
@@ -453,7 +453,7 @@ impl Mtcnn {
         let mut faces: Vec<Detection> = keep
             .into_iter()
             .map(|i| {
-                let (b, p) = finals[i];
+                let Final { b, pts: p, .. } = finals[i];
                 let pt = |k: usize| PointPx {
                     x: (p[k] - pad) * inv,
                     y: (p[k + 5] - pad) * inv,
@@ -497,11 +497,58 @@ impl Mtcnn {
         })
     }
 
-    /// Runs R-Net or O-Net over crops of `boxes`, batched; outputs concatenated in box order.
+    /// Judges each box (in padded working pixels) with R-Net or O-Net: first on the real pixels
+    /// (`base`, black outside the frame), then, for a box that crosses the frame, on the mirror
+    /// padded image (`padded`) too.
+    fn run_views(
+        &mut self,
+        net: Net,
+        base: &RgbImage,
+        padded: &RgbImage,
+        frame: &Frame,
+        boxes: &[ScoredBox],
+        side: u32,
+    ) -> Result<Vec<Vec<Judged>>, ModelError> {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let real = self.run_crops(net, base, frame.pad as u32, boxes, side)?;
+        let crossing: Vec<usize> = (0..boxes.len())
+            .filter(|&i| frame.pad > 0.0 && frame.crosses(&boxes[i]))
+            .collect();
+        let subset: Vec<ScoredBox> = crossing.iter().map(|&i| boxes[i]).collect();
+        let mirror = self.run_crops(net, padded, 0, &subset, side)?;
+        let judged = |out: &[super::Output], i: usize, view: View| {
+            let (reg, score, landmarks) = match net {
+                Net::R => (&out[0], &out[1], None),
+                Net::O => (&out[0], &out[2], Some(&out[1])),
+            };
+            let r = &reg.data[i * 4..i * 4 + 4];
+            let mut l = [0.0f32; 10];
+            if let Some(lm) = landmarks {
+                l.copy_from_slice(&lm.data[i * 10..i * 10 + 10]);
+            }
+            Judged {
+                view,
+                score: score.data[i * 2 + 1],
+                reg: [r[0], r[1], r[2], r[3]],
+                landmarks: l,
+            }
+        };
+        let mut all: Vec<Vec<Judged>> = (0..boxes.len())
+            .map(|i| vec![judged(&real, i, View::Real)])
+            .collect();
+        for (k, &i) in crossing.iter().enumerate() {
+            all[i].push(judged(&mirror, k, View::Padded));
+        }
+        Ok(all)
+    }
+
+    /// Runs R-Net or O-Net over crops of `boxes` (in `img`'s pixels shifted by `offset_px`, the
+    /// padding `img` lacks), batched; outputs concatenated in box order.
     fn run_crops(
         &mut self,
         net: Net,
         img: &RgbImage,
+        offset_px: u32,
         boxes: &[ScoredBox],
         side: u32,
     ) -> Result<Vec<super::Output>, ModelError> {
@@ -522,10 +569,10 @@ impl Mtcnn {
         for chunk in boxes.chunks(BATCH) {
             let mut data = Vec::with_capacity(chunk.len() * (side * side * 3) as usize);
             for b in chunk {
-                pack_transposed(
-                    &crop_resize(img, crop_rect(b), side, Filter::Area),
-                    &mut data,
-                );
+                let mut rect = crop_rect(b);
+                rect.x -= i64::from(offset_px);
+                rect.y -= i64::from(offset_px);
+                pack_transposed(&crop_resize(img, rect, side, Filter::Area), &mut data);
             }
             let s = side as usize;
             let out = session.run(input, &[chunk.len(), s, s, 3], data)?;
@@ -544,9 +591,99 @@ enum Net {
     O,
 }
 
-/// A face that crosses the frame must score at least this on the real pixels alone (black
-/// outside the image), or it was made by the mirror padding (see `docs/models.md`).
+/// Which picture of a box a net was shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum View {
+    /// The photo's own pixels, black outside the frame.
+    Real,
+    /// The mirror-padded working image (only for boxes that cross the frame).
+    Padded,
+}
+
+/// One net's verdict on one box in one view.
+#[derive(Debug, Clone, Copy)]
+struct Judged {
+    view: View,
+    score: f32,
+    reg: [f32; 4],
+    /// O-Net's landmarks relative to the box (x0..x4, y0..y4); zeros for R-Net.
+    landmarks: [f32; 10],
+}
+
+/// A face O-Net accepted, in padded working pixels.
+#[derive(Debug, Clone, Copy)]
+struct Final {
+    b: ScoredBox,
+    pts: [f32; 10],
+    view: View,
+}
+
+impl Final {
+    /// O-Net's verdict `v` on `b`: the regressed box and the landmarks in working pixels.
+    fn new(b: &ScoredBox, v: &Judged) -> Self {
+        let (bw, bh) = (b.x2 - b.x1 + 1.0, b.y2 - b.y1 + 1.0);
+        let mut pts = [0.0f32; 10];
+        for k in 0..5 {
+            pts[k] = b.x1 + bw * v.landmarks[k] - 1.0;
+            pts[k + 5] = b.y1 + bh * v.landmarks[k + 5] - 1.0;
+        }
+        Self {
+            b: bbreg(
+                ScoredBox {
+                    score: v.score,
+                    ..*b
+                },
+                v.reg,
+            ),
+            pts,
+            view: v.view,
+        }
+    }
+}
+
+/// The real photo inside the padded working image.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    pad: f32,
+    width: f32,
+    height: f32,
+}
+
+impl Frame {
+    /// The box in real-photo working pixels.
+    fn real(&self, b: &ScoredBox) -> BoxPx {
+        BoxPx {
+            x1: b.x1 - self.pad,
+            y1: b.y1 - self.pad,
+            x2: b.x2 - self.pad,
+            y2: b.y2 - self.pad,
+        }
+    }
+
+    fn crosses(&self, b: &ScoredBox) -> bool {
+        let r = self.real(b);
+        r.x1 < 0.0 || r.y1 < 0.0 || r.x2 >= self.width || r.y2 >= self.height
+    }
+
+    /// Whether a final face is a face of the photo rather than something the padding made: one
+    /// found on the real pixels must show at least [`MIN_VISIBLE_SHARE`] of its box; one the
+    /// padded view vouched for must be centred inside the photo (a mirror copy is not).
+    fn keeps(&self, f: &Final) -> bool {
+        let r = self.real(&f.b);
+        match f.view {
+            View::Real => visible_share(&r, self.width, self.height) >= MIN_VISIBLE_SHARE,
+            View::Padded => centre_inside(&r, self.width, self.height),
+        }
+    }
+}
+
+/// A face that crosses the frame and that only the mirror-padded view scores as a face must
+/// still score at least this on the real pixels alone (black outside the image), or the padding
+/// made it (see `docs/models.md`).
 pub const REAL_PIXELS_MIN_SCORE: f32 = 0.08;
+
+/// A face found on the real pixels must show at least this share of its box inside the photo.
+pub const MIN_VISIBLE_SHARE: f32 = 0.3;
 
 /// Whether a box's centre lies inside the image (mirror copies from the padding do not).
 #[must_use]
