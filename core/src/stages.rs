@@ -136,7 +136,10 @@ impl Preprocessor {
     /// # Errors
     /// Model failures.
     pub fn warm_up(&mut self, config: &MtcnnConfig) -> Result<(), CoreError> {
-        let img = warm_up_image(1280, 960);
+        // At the largest working size (a 4:3 photo of `max_side_px`): ONNX Runtime's arenas
+        // grow to what any photo needs, so no photo pays for that growth.
+        let side = config.max_side_px.clamp(64, 4096);
+        let img = warm_up_image(side, side / 4 * 3);
         self.run(&img, config).map(drop)
     }
 
