@@ -19,6 +19,8 @@
 pub mod api;
 pub mod calibration;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod gallery;
 pub mod geometry;
 pub mod image_io;

@@ -266,21 +266,38 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
+        let text = match file {
+            Some(path) => Some((
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?,
+                path.display().to_string(),
+            )),
+            None => None,
+        };
+        Self::from_text(text.as_ref().map(|(t, o)| (t.as_str(), o.as_str())), env)
+    }
+
+    /// As [`Config::load`], with the file's text (and where it came from, for messages) given.
+    ///
+    /// # Errors
+    /// As [`Config::load`], less the read error.
+    pub fn from_text(
+        file: Option<(&str, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let mut table = toml::Table::try_from(Self::default()).map_err(|e| ConfigError::Parse {
             origin: "defaults".into(),
             detail: e.to_string(),
         })?;
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        if let Some((text, origin)) = file {
             // The parser's own message quotes the offending line, which may hold a token: say
             // where and what, not the line itself.
             let from_file: toml::Table =
                 text.parse()
                     .map_err(|e: toml::de::Error| ConfigError::Parse {
-                        origin: path.display().to_string(),
+                        origin: origin.to_owned(),
                         detail: e.span().map_or_else(
                             || e.message().to_owned(),
                             |s| {
@@ -385,6 +402,14 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Fuzz entry (`fuzz/`, replayed by `tests/fuzz_replay.rs`): a config file's text, parsed,
+/// merged and validated; any bytes must give a config or an error, never a panic.
+#[doc(hidden)]
+pub fn fuzz_entry(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = Config::from_text(Some((&text, "fuzz.toml")), std::iter::empty());
 }
 
 #[cfg(test)]

@@ -182,6 +182,53 @@ impl VectorIndex {
     }
 }
 
+/// A temporary file older than this cannot belong to a write in progress (those take
+/// milliseconds): it was left by a process killed mid-write.
+const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes what a process killed while saving left in the gallery folder `dir`: index
+/// temporaries (`index.usearch.tmp<pid>`) of processes that are gone, and atomic-write
+/// temporaries (`.tmp*`) older than [`STALE_TEMPORARY`]. Returns how many were removed; files
+/// that cannot be removed (read-only folder) are left alone.
+pub fn sweep_stale_temporaries(dir: &Path, index_file: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let index_tmp = format!("{index_file}.tmp");
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let old = || {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE_TEMPORARY)
+        };
+        let stale = if let Some(pid) = name.strip_prefix(&index_tmp) {
+            let gone = pid.parse::<u32>().is_ok_and(|pid| {
+                pid != std::process::id()
+                    && Path::new("/proc/self").exists()
+                    && !Path::new("/proc").join(pid.to_string()).exists()
+            });
+            gone || old()
+        } else {
+            name.starts_with(".tmp") && old()
+        };
+        if stale
+            && e.file_type().is_ok_and(|t| t.is_file())
+            && std::fs::remove_file(e.path()).is_ok()
+        {
+            tracing::info!(
+                "removed {} (left by a process killed mid-write)",
+                e.path().display()
+            );
+            removed += 1;
+        }
+    }
+    removed
+}
+
 fn sidecar_path(path: &Path) -> std::path::PathBuf {
     path.with_extension("usearch.json")
 }

@@ -114,6 +114,7 @@ impl SqliteStore {
         let migrated = super::legacy::migrate_if_present(dir, &mut conn, &db_path)?;
 
         let index_path = dir.join(INDEX_FILE);
+        super::index::sweep_stale_temporaries(dir, INDEX_FILE);
         let index = match VectorIndex::load(&index_path) {
             Some(ix) if ix.seq <= max_seq(&conn).map_err(db_err)? => ix,
             _ => rebuild_index(&mut conn, &db_path)?,

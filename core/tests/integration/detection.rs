@@ -1,15 +1,19 @@
 //! Detection on real photos at native size and 4× upscaled; landmarks; attributes' obvious cases.
 
+use std::path::Path;
+
 use facelens_core::api::Analysis;
 use facelens_core::image_io::{DecodeLimits, decode_file};
 use facelens_core::preprocess::{Filter, resize};
+use image::RgbImage;
 
 use crate::fixtures::{faces_dir, pipeline};
 
-fn analyse(file: &str, upscale: u32) -> Option<Analysis> {
-    let dir = faces_dir("detection")?;
+/// A shared photo, upscaled `upscale`× (bilinear) as a phone's high-resolution photo of the
+/// same scene would be.
+fn load_scaled(dir: &Path, file: &str, upscale: u32) -> RgbImage {
     let img = decode_file(&dir.join(file), DecodeLimits::default()).expect("decodes");
-    let img = if upscale > 1 {
+    if upscale > 1 {
         resize(
             &img,
             img.width() * upscale,
@@ -18,7 +22,11 @@ fn analyse(file: &str, upscale: u32) -> Option<Analysis> {
         )
     } else {
         img
-    };
+    }
+}
+
+fn analyse(file: &str, upscale: u32) -> Option<Analysis> {
+    let img = load_scaled(&faces_dir("detection")?, file, upscale);
     Some(
         pipeline()
             .analyze_image(&img, None)
@@ -172,20 +180,27 @@ fn exact_face_counts_on_every_labelled_photo() {
     let mut p = pipeline();
     let mut wrong = Vec::new();
     let rows = crate::fixtures::identities(&dir);
-    for (file, _) in &rows {
-        let n = p
-            .analyze_file(&dir.join(file), None)
-            .expect("analyses")
-            .faces
-            .len();
-        if n != expected(file) {
-            wrong.push(format!("{file}: {n} faces, expected {}", expected(file)));
+    for upscale in [1, 4] {
+        for (file, _) in &rows {
+            let img = load_scaled(&dir, file, upscale);
+            let n = p
+                .analyze_image(&img, None)
+                .expect("analyses")
+                .analysis
+                .faces
+                .len();
+            if n != expected(file) {
+                wrong.push(format!(
+                    "{file} ×{upscale}: {n} faces, expected {}",
+                    expected(file)
+                ));
+            }
         }
     }
     eprintln!(
-        "exact counts: {}/{} photos right",
-        rows.len() - wrong.len(),
-        rows.len()
+        "exact counts: {}/{} photo scales right (native and ×4)",
+        2 * rows.len() - wrong.len(),
+        2 * rows.len()
     );
     assert!(wrong.is_empty(), "{wrong:#?}");
 }

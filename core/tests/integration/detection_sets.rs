@@ -32,6 +32,25 @@ fn detect(p: &mut Preprocessor, img: &RgbImage) -> Vec<Detection> {
         .detections
 }
 
+/// With `FACELENS_DUMP_SETS=DIR`, writes a set's image as `DIR/NAME.png` and its known face
+/// boxes (one `x1 y1 x2 y2` line each) as `DIR/NAME.txt`, so that another detector can be
+/// evaluated on exactly these images (docs/models.md, CenterFace).
+fn dump(name: &str, img: &RgbImage, boxes: &[BoxPx]) {
+    let Some(dir) = std::env::var_os("FACELENS_DUMP_SETS") else {
+        return;
+    };
+    let path = Path::new(&dir).join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("dump folder");
+    }
+    img.save(path.with_extension("png")).expect("dump image");
+    let text: String = boxes
+        .iter()
+        .map(|b| format!("{} {} {} {}\n", b.x1, b.y1, b.x2, b.y2))
+        .collect();
+    std::fs::write(path.with_extension("txt"), text).expect("dump boxes");
+}
+
 fn iou(a: &BoxPx, b: &BoxPx) -> f32 {
     let w = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
     let h = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
@@ -135,6 +154,15 @@ fn cut_off_faces_are_found_on_every_side_and_no_mirror_illusion_is() {
                     let crop = image::imageops::crop_imm(img, x, y, w, h).to_image();
                     let faces = detect(&mut p, &crop);
                     let want = shifted(b, x, y);
+                    dump(
+                        &format!(
+                            "cut/{}-{k}-{side:?}-{:.0}",
+                            file.trim_end_matches(".jpg"),
+                            fraction * 100.0
+                        ),
+                        &crop,
+                        &boxes.iter().map(|o| shifted(o, x, y)).collect::<Vec<_>>(),
+                    );
                     total[si][fi] += 1;
                     if faces.iter().any(|d| iou(&d.bbox, &want) >= SAME_FACE_IOU) {
                         found[si][fi] += 1;
@@ -370,6 +398,9 @@ fn face_free_images_have_no_faces() {
     let mut p = detector();
     let set = face_free_set(&mut p, &dir);
     let mut false_faces = Vec::new();
+    for (i, (_, img)) in set.iter().enumerate() {
+        dump(&format!("free/{i:03}"), img, &[]);
+    }
     for (name, img) in &set {
         for d in detect(&mut p, img) {
             false_faces.push(format!(

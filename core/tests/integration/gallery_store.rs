@@ -358,6 +358,39 @@ fn kill_9_during_enrol_loses_no_acknowledged_face() {
     }
 }
 
+#[test]
+fn temporaries_left_by_a_killed_save_are_swept_on_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = dir.path().join("g");
+    drop(Gallery::open(&g).expect("open"));
+    let file = |name: &str, age_s: u64| {
+        let p = g.join(name);
+        std::fs::write(&p, b"half-written").expect("write");
+        let t = std::time::SystemTime::now() - Duration::from_secs(age_s);
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .and_then(|f| f.set_modified(t))
+            .expect("mtime");
+        p
+    };
+    // A process that no longer exists (pids never reach 4e9), an old atomic-write temporary,
+    // and what must stay: this process's own index temporary, a fresh temporary (a write in
+    // progress elsewhere) and a file that is not ours.
+    let dead = file("index.usearch.tmp4000000000", 5);
+    let old = file(".tmpAbC123", 2 * 3600);
+    let own = file(&format!("index.usearch.tmp{}", std::process::id()), 5);
+    let fresh = file(".tmpXyZ789", 5);
+    let other = file("notes.txt", 2 * 3600);
+    let opened = Gallery::open(&g).expect("open");
+    assert!(!dead.exists() && !old.exists(), "stale temporaries removed");
+    assert!(
+        own.exists() && fresh.exists() && other.exists(),
+        "the rest kept"
+    );
+    assert_eq!(opened.len().expect("len"), 0);
+}
+
 /// Mounts a small tmpfs (root only). `None` with a note when mounting is not permitted here;
 /// under `FACELENS_REQUIRE_TESTDATA` (CI) that is a failure instead.
 fn tmpfs(size: &str) -> Option<(tempfile::TempDir, MountGuard)> {

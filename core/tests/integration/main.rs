@@ -11,6 +11,7 @@ mod converter;
 mod detection;
 mod detection_sets;
 mod fixtures;
+mod fuzz_replay;
 mod gallery_store;
 mod identity;
 mod rewrite;

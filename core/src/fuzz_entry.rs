@@ -1,0 +1,63 @@
+//! The entry points of the fuzz targets (`fuzz/`, `bash fuzz/run.sh SECONDS`), kept here so that
+//! the ordinary tests replay the committed corpus and every past crash through exactly the same
+//! code (`core/tests/integration/fuzz_replay.rs`). Each takes arbitrary bytes and must return
+//! without panicking, whatever they hold; errors are the expected outcome for most inputs.
+
+use crate::image_io::{self, DecodeLimits};
+use crate::manifest::Manifest;
+use crate::wire::{EnrolRequest, FacesRequest, PreprocessResponse, thumbnail_from_base64};
+
+/// Limits the targets decode under: the server's defaults.
+fn limits() -> DecodeLimits {
+    DecodeLimits::default()
+}
+
+/// Image decoding as every front end does it: the header probe, then the full decode.
+pub fn image(data: &[u8]) {
+    let _ = image_io::dimensions(data);
+    let _ = image_io::jpeg_is_complete(data);
+    let _ = image_io::decode(data, limits());
+}
+
+/// `/v1` request bodies as the handlers validate them: `POST /v1/faces` and `/v1/attributes`
+/// crops (headers and budget, then decode, box against patch), `POST /v1/gallery` thumbnails, and
+/// the preprocess role's answer as the gateway reads it.
+pub fn wire(data: &[u8]) {
+    if let Ok(req) = serde_json::from_slice::<FacesRequest>(data) {
+        for crop in req.faces {
+            if let Ok(headers) = crop.headers() {
+                let _ = headers.declared_pixels();
+                let _ = headers.decode(limits());
+            }
+        }
+    }
+    if let Ok(req) = serde_json::from_slice::<EnrolRequest>(data) {
+        let _ = thumbnail_from_base64(&req.thumbnail_png);
+    }
+    if let Ok(resp) = serde_json::from_slice::<PreprocessResponse>(data) {
+        let _ = resp.decode(limits());
+    }
+}
+
+/// The TFJS reader and converter: the bytes up to the first NUL are `model.json`, the rest one
+/// weight shard.
+pub fn tfjs(data: &[u8]) {
+    let (json, shard) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    let _ = crate::tfjs::convert(json, &[shard]);
+}
+
+/// The model manifest's parser and lookups.
+pub fn manifest(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(m) = toml::from_str::<Manifest>(text) {
+        for e in &m.models {
+            let _ = m.model(&e.id);
+            let _ = m.package(&e.package);
+        }
+    }
+}
