@@ -33,8 +33,10 @@ run() {
   local execs
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "work/$t.log" | tail -1)
   echo "$t: ${execs:-?} execs in ${secs} s, corpus $(ls "$corpus" | wc -l) inputs"
-  if ls "artifacts/$t/"crash-* "artifacts/$t/"oom-* "artifacts/$t/"timeout-* >/dev/null 2>&1; then
-    cp -n "artifacts/$t/"* "crashes/$t/"
+  local found
+  found=$(find "artifacts/$t" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' \) 2>/dev/null)
+  if [ -n "$found" ]; then
+    cp -n $found "crashes/$t/"
     echo "$t: FINDINGS copied to fuzz/crashes/$t (see work/$t.log)"
   fi
 }

@@ -591,17 +591,28 @@ fn window(
     let padding = attr::string(n, "padding").unwrap_or_default();
     let mut out = [0; 2];
     let mut pads = [0; 4];
+    // Sizes a real graph has: strides, dilations and kernels ≥ 1, all far below 2^31 (a graph
+    // that says otherwise is refused, never divided by zero or overflowed).
+    const MAX: i64 = 1 << 31;
+    let bad = |what: &str| unsupported(format!("{}: {what}", n.name));
     for i in 0..2 {
         let len = input_hw[i];
         if len < 0 {
-            return Err(unsupported(format!("{}: dynamic spatial size", n.name)));
+            return Err(bad("dynamic spatial size"));
+        }
+        if !(1..MAX).contains(&s[i]) || !(1..MAX).contains(&d[i]) || !(1..MAX).contains(&k[i]) {
+            return Err(bad("stride, dilation or kernel size out of range"));
+        }
+        if len >= MAX {
+            return Err(bad("spatial size out of range"));
         }
         let k_eff = (k[i] - 1) * d[i] + 1;
         match padding.as_str() {
-            "VALID" => out[i] = (len - k_eff) / s[i] + 1,
+            "VALID" if len >= k_eff => out[i] = (len - k_eff) / s[i] + 1,
+            "VALID" => return Err(bad("kernel larger than its input")),
             "SAME" => {
                 out[i] = (len + s[i] - 1) / s[i];
-                let total = ((out[i] - 1) * s[i] + k_eff - len).max(0);
+                let total = ((out[i] - 1).max(0) * s[i] + k_eff - len).max(0);
                 pads[i] = total / 2;
                 pads[i + 2] = total - total / 2;
             }
