@@ -348,7 +348,7 @@ impl Mtcnn {
         };
         // Stage 2: R-Net on 24×24 crops.
         let t2 = std::time::Instant::now();
-        let views = self.run_views(Net::R, base, work, &frame, &stage1, 24)?;
+        let views = self.run_views(Net::R, base, Some(work), &frame, &stage1, 24)?;
         let mut best_r = 0.0f32;
         let mut kept: Vec<Cand> = Vec::new();
         for (b, judged) in stage1.iter().zip(&views) {
@@ -382,7 +382,7 @@ impl Mtcnn {
         let rnet_ms = since(t2);
         // Stage 3: O-Net on 48×48 crops, landmarks.
         let t3 = std::time::Instant::now();
-        let views = self.run_views(Net::O, base, work, &frame, &stage2, 48)?;
+        let views = self.run_views(Net::O, base, Some(work), &frame, &stage2, 48)?;
         let mut best_o = 0.0f32;
         let mut finals: Vec<Final> = Vec::new();
         for (b, judged) in stage2.iter().zip(&views) {
@@ -413,7 +413,8 @@ impl Mtcnn {
             .filter(|b| b.x2 > b.x1 && b.y2 > b.y1)
             .collect();
         if !retry.is_empty() {
-            let again = self.run_views(Net::O, base, work, &frame, &retry, 48)?;
+            // Only the real pixels' verdict counts here: the padded view is not run.
+            let again = self.run_views(Net::O, base, None, &frame, &retry, 48)?;
             for (b, judged) in retry.iter().zip(&again) {
                 let v = &judged[0];
                 best_o = best_o.max(v.score);
@@ -498,24 +499,30 @@ impl Mtcnn {
     }
 
     /// Judges each box (in padded working pixels) with R-Net or O-Net: first on the real pixels
-    /// (`base`, black outside the frame), then, for a box that crosses the frame, on the mirror
-    /// padded image (`padded`) too.
+    /// (`base`, black outside the frame), then, when `padded` is given, a box that crosses the
+    /// frame on the mirror-padded image too.
     fn run_views(
         &mut self,
         net: Net,
         base: &RgbImage,
-        padded: &RgbImage,
+        padded: Option<&RgbImage>,
         frame: &Frame,
         boxes: &[ScoredBox],
         side: u32,
     ) -> Result<Vec<Vec<Judged>>, ModelError> {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let real = self.run_crops(net, base, frame.pad as u32, boxes, side)?;
-        let crossing: Vec<usize> = (0..boxes.len())
-            .filter(|&i| frame.pad > 0.0 && frame.crosses(&boxes[i]))
-            .collect();
+        let crossing: Vec<usize> = match padded {
+            Some(_) if frame.pad > 0.0 => (0..boxes.len())
+                .filter(|&i| frame.crosses(&boxes[i]))
+                .collect(),
+            _ => Vec::new(),
+        };
         let subset: Vec<ScoredBox> = crossing.iter().map(|&i| boxes[i]).collect();
-        let mirror = self.run_crops(net, padded, 0, &subset, side)?;
+        let mirror = match padded {
+            Some(img) if !subset.is_empty() => self.run_crops(net, img, 0, &subset, side)?,
+            _ => Vec::new(),
+        };
         let judged = |out: &[super::Output], i: usize, view: View| {
             let (reg, score, landmarks) = match net {
                 Net::R => (&out[0], &out[1], None),
