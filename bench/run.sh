@@ -65,4 +65,10 @@ step "facelens-bench: end to end, gallery scale, accuracy, report"
 
 step "first photo after start"
 "$bin/facelens-first-bench" --models "$models" --photos "$e2e" --runs "$runs" >> bench/RESULTS.md
+step "people clustering at scale"
+{
+  echo
+  echo "## 9. People clustering at scale (\`facelens-people-bench\`)"
+  "$bin/facelens-people-bench" --faces 10000 --add 100
+} >> bench/RESULTS.md
 echo "wrote bench/RESULTS.md"

@@ -269,6 +269,16 @@ pub enum GalleryError {
     /// A name that cannot be stored.
     #[error("invalid name: {0}")]
     InvalidName(String),
+    /// No people group with this id.
+    #[error("no people group with id {0}")]
+    NoSuchGroup(u64),
+    /// No scanned face with this id.
+    #[error("no scanned face with id {0}")]
+    NoSuchFace(u64),
+    /// A people edit that would break a rule (two faces of one photo in one group, a name taken
+    /// by another group).
+    #[error("{0}")]
+    PeopleConflict(String),
 }
 
 impl ProvisionError {

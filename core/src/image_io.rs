@@ -168,6 +168,28 @@ fn map_decode_error(e: image::ImageError, format: &str) -> ImageError {
     }
 }
 
+/// File extensions read as photos when scanning a folder (lower case).
+pub const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"];
+
+/// Image files under `dir`, recursively, sorted. Symbolic links are not followed, so a link back
+/// up the tree cannot loop; unreadable folders are passed over.
+#[must_use]
+pub fn image_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<std::path::PathBuf> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(walkdir::DirEntry::into_path)
+        .filter(|p| {
+            p.extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,9 @@
 //! # facelens_core
 //!
 //! The face pipeline: decode → detect (MTCNN pyramid) → align (5-point similarity, 112×112) →
-//! embed (512-d) → analyse (age, gender, race, emotion) → search a gallery. Also provisions its
-//! own models from pinned registry packages and converts TensorFlow.js graphs to ONNX in Rust.
+//! embed (512-d) → analyse (age, gender, race, emotion) → search a gallery. Groups the faces of
+//! unlabelled photos by person ([`people`]). Also provisions its own models from pinned registry
+//! packages and converts TensorFlow.js graphs to ONNX in Rust.
 //!
 //! Knows nothing of UIs or HTTP; the desktop app and the server are thin layers over [`Pipeline`].
 //!
@@ -28,6 +29,7 @@ pub mod manifest;
 pub mod models;
 mod onnx_proto;
 pub mod onnx_rewrite;
+pub mod people;
 pub mod pipeline;
 pub mod preprocess;
 pub mod provision;

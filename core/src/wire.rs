@@ -15,6 +15,7 @@ use crate::api::{Analysis, Attributes, BoxPx, Detection, Match};
 use crate::error::CoreError;
 use crate::gallery::Entry;
 use crate::image_io::{self, DecodeLimits};
+use crate::people::{ClusterReport, PeopleGroup, PhotoMatch, ScannedFace};
 use crate::stages::{FaceInput, Preprocessed};
 
 /// One face, cut by the client: what `/v1/faces`, `/v1/embed` and `/v1/attributes` take.
@@ -401,6 +402,73 @@ pub struct RenameRequest {
 pub struct GalleryList {
     /// Entries, by id.
     pub entries: Vec<Entry>,
+}
+
+/// `GET /v1/people` and `facelens people list --json`: the groups, largest first, and the
+/// unsorted faces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PeopleList {
+    /// Groups, largest first.
+    pub groups: Vec<PeopleGroup>,
+    /// Faces in no group (low quality, or taken out by the user).
+    pub unsorted: Vec<ScannedFace>,
+}
+
+/// `GET /v1/people/{id}`: a group's faces, best quality first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct GroupFaces {
+    /// The group.
+    pub group: u64,
+    /// Its faces.
+    pub faces: Vec<ScannedFace>,
+}
+
+/// `POST /v1/people/{id}/merge`: merge group `from` into the group in the path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MergeRequest {
+    /// The group merged away.
+    pub from: u64,
+}
+
+/// `PUT /v1/people/faces/{id}`: put a face in a group, or in none (unsorted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MoveRequest {
+    /// Target group; `null` takes the face out of every group.
+    pub group: Option<u64>,
+}
+
+/// `POST /v1/people/find`: the scanned photos showing the person of an embedding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FindRequest {
+    /// A 512-d embedding (normalised by the server).
+    pub embedding: Vec<f32>,
+    /// Most photos to return (default 50, at most 1000).
+    #[serde(default = "default_find_limit")]
+    pub limit: usize,
+}
+
+fn default_find_limit() -> usize {
+    50
+}
+
+/// Answer to [`FindRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FindResponse {
+    /// Photos, best first.
+    pub photos: Vec<PhotoMatch>,
+}
+
+/// `POST /v1/people/photos`: a photo analysed, added to the library and its faces grouped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PhotoAdded {
+    /// The photo's key in the library.
+    pub path: String,
+    /// The ids of its faces, in the analysis's order.
+    pub faces: Vec<u64>,
+    /// What the grouping did.
+    pub cluster: ClusterReport,
+    /// The analysis.
+    pub analysis: Analysis,
 }
 
 /// `POST /v1/verify`: are two photos the same person (the largest face of each)?

@@ -103,6 +103,17 @@ impl LocalBackend {
     pub fn pipeline(&self) -> &Pipeline {
         &self.pipeline
     }
+
+    /// This computer's gallery (the people library lives in it).
+    #[must_use]
+    pub fn gallery(&self) -> &Gallery {
+        &self.gallery
+    }
+
+    /// The pipeline to run and the gallery to write, together (a folder scan needs both).
+    pub fn parts_mut(&mut self) -> (&mut Pipeline, &Gallery) {
+        (&mut self.pipeline, &self.gallery)
+    }
 }
 
 fn decode_thumb(png: &[u8]) -> Option<RgbImage> {

@@ -81,6 +81,24 @@ pub enum Command {
         #[arg(short, default_value_t = 5)]
         k: usize,
     },
+    /// Group the faces of unlabelled photos by person, name the groups (see docs/json.md).
+    People {
+        /// Action.
+        #[command(subcommand)]
+        action: PeopleAction,
+    },
+    /// Every scanned photo showing the person of IMAGE's largest face (or face N: IMAGE:N),
+    /// best first.
+    Find {
+        /// Image file, optionally with `:N` for its N-th face (1 = largest).
+        image: String,
+        /// Most photos to list.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON (see docs/json.md) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect or edit the gallery.
     Gallery {
         /// Action.
@@ -122,6 +140,58 @@ pub enum GalleryAction {
         /// An export file.
         file: PathBuf,
     },
+}
+
+/// People actions.
+#[derive(Debug, Subcommand)]
+pub enum PeopleAction {
+    /// Analyse every photo under DIR not scanned yet (recursively) and group the new faces.
+    Scan {
+        /// Folder of photos (no labels needed).
+        dir: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the groups, largest first, and how many faces are unsorted.
+    List {
+        /// Print JSON (see docs/json.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// The faces of a group and the photos they are in.
+    Show {
+        /// Group id.
+        group: u64,
+    },
+    /// Name a group: its faces are enrolled in the gallery under NAME.
+    Name {
+        /// Group id.
+        group: u64,
+        /// The person's name.
+        name: String,
+    },
+    /// Merge group B into group A.
+    Merge {
+        /// The group that stays.
+        a: u64,
+        /// The group merged into it.
+        b: u64,
+    },
+    /// Move a face into a group.
+    Move {
+        /// Face id (from `people show`).
+        face: u64,
+        /// Target group.
+        group: u64,
+    },
+    /// Take a face out of its group (it stays unsorted).
+    Remove {
+        /// Face id.
+        face: u64,
+    },
+    /// Forget the groups you have not named or edited and group their faces again.
+    Recluster,
 }
 
 /// Model actions.
@@ -210,11 +280,11 @@ fn config(cli: &Cli) -> PipelineConfig {
     }
 }
 
-fn load(cli: &Cli) -> anyhow::Result<Pipeline> {
+pub(crate) fn load(cli: &Cli) -> anyhow::Result<Pipeline> {
     Ok(Pipeline::load(&config(cli), &mut print_progress)?)
 }
 
-fn open_gallery(cli: &Cli) -> anyhow::Result<Gallery> {
+pub(crate) fn open_gallery(cli: &Cli) -> anyhow::Result<Gallery> {
     Ok(Gallery::open_location(&resolve_gallery_location(
         cli.gallery.as_deref(),
     ))?)
@@ -342,6 +412,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::People { action } => crate::people_cli::run(&cli, action),
+        Command::Find { image, limit, json } => crate::people_cli::find(&cli, image, *limit, *json),
         Command::Gallery { action } => gallery_cmd(&cli, action),
         Command::Models { action } => models_cmd(&cli, action),
     }

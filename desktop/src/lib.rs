@@ -1,8 +1,8 @@
 //! # facelens_desktop
 //!
 //! The `facelens` binary: the desktop window (no subcommand) and the command line (`analyze`,
-//! `verify`, `enrol`, `search`, `gallery`, `models`). Everything lives in this library so tests can
-//! drive it; `main.rs` only calls [`cli::main`].
+//! `verify`, `enrol`, `search`, `gallery`, `people`, `find`, `models`). Everything lives in this
+//! library so tests can drive it; `main.rs` only calls [`cli::main`].
 //!
 //! Modes: offline ([`backend::LocalBackend`]) or connected ([`remote::RemoteBackend`]: faces are
 //! detected and aligned here, and only the crops go to a `facelens-server`), behind one trait.
@@ -42,6 +42,8 @@ pub mod app;
 pub mod backend;
 pub mod cli;
 pub mod fetch;
+pub mod people;
+mod people_cli;
 pub mod remote;
 mod report;
 pub mod theme;

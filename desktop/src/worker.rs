@@ -15,6 +15,7 @@ use facelens_core::{Pipeline, PipelineConfig};
 use image::RgbImage;
 
 use crate::backend::{AnalysisBackend, BackendError, LocalBackend};
+use crate::people::{PeopleEvent, PeopleJob};
 use crate::remote::{ApiClient, RemoteBackend, ServerAddress};
 
 /// Where an image came from.
@@ -76,6 +77,8 @@ pub enum Job {
     Delete(u64),
     /// Enrol every image under a folder (largest face, named after its sub-folder).
     ImportFolder(PathBuf, Arc<AtomicBool>),
+    /// People: scans, group edits, find (always on this computer's gallery).
+    People(PeopleJob),
 }
 
 /// A gallery entry as the UI shows it.
@@ -133,6 +136,8 @@ pub enum Event {
         /// Whether it was cancelled.
         cancelled: bool,
     },
+    /// People: the library, scan progress and results.
+    People(PeopleEvent),
     /// A gallery action failed.
     Error(String),
 }
@@ -142,13 +147,16 @@ impl Event {
     #[must_use]
     pub fn is_progress(&self) -> bool {
         match self {
-            Self::Provision(_) | Self::ImportProgress { .. } => true,
+            Self::Provision(_)
+            | Self::ImportProgress { .. }
+            | Self::People(PeopleEvent::ScanProgress { .. }) => true,
             Self::Ready
             | Self::LoadFailed(_)
             | Self::Analyzed { .. }
             | Self::Connection { .. }
             | Self::Gallery(_)
             | Self::ImportDone { .. }
+            | Self::People(_)
             | Self::Error(_) => false,
         }
     }
@@ -237,8 +245,6 @@ impl std::fmt::Debug for Worker {
         f.debug_struct("Worker").finish_non_exhaustive()
     }
 }
-
-const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"];
 
 impl Worker {
     /// Starts the worker: it provisions and loads the models, opens the gallery, then serves jobs.
@@ -405,28 +411,15 @@ fn run_job(backends: &mut Backends, job: Job, send: &impl Fn(Event)) {
             }
         }
         Job::ImportFolder(dir, cancel) => import_folder(backends.active(), &dir, &cancel, send),
+        Job::People(job) => {
+            if crate::people::run(&mut backends.local, job, send) {
+                send_gallery(backends.active(), send);
+            }
+        }
     }
 }
 
-/// Image files under `dir`, recursively, sorted.
-#[must_use]
-pub fn image_files(dir: &Path) -> Vec<PathBuf> {
-    // Symbolic links are not followed, so a link back up the tree cannot loop; unreadable
-    // folders are passed over.
-    let mut out: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(walkdir::DirEntry::into_path)
-        .filter(|p| {
-            p.extension()
-                .and_then(|x| x.to_str())
-                .is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
-        })
-        .collect();
-    out.sort();
-    out
-}
+pub use facelens_core::image_io::image_files;
 
 /// The person's name for an imported file: its folder below the import root, else the file stem.
 #[must_use]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{faces_dir, step_until};
+use common::{faces_dir, sorted_file_names, step_until};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use facelens_desktop::app::{Command, Settings, Status};
+use facelens_desktop::app::{Command, Settings, Status, View};
 use facelens_desktop::worker::Source;
 use facelens_desktop::{AppOptions, FacelensApp};
 
@@ -281,4 +281,95 @@ fn a_low_quality_face_shows_its_badge_and_enrols_only_when_confirmed() {
     h.get_by_label("Enrol anyway").click();
     step_until(&mut h, "enrolment", |a| a.gallery.len() == 1);
     assert!(h.state().confirm_enrol.is_none());
+}
+
+#[test]
+fn people_view_scans_names_and_finds_a_person() {
+    let Some(dir) = faces_dir() else { return };
+    let g = tempfile::tempdir().expect("tempdir");
+    let photos = tempfile::tempdir().expect("tempdir");
+    // Three photos of one person, two of another.
+    for f in ["img1.jpg", "img2.jpg", "img4.jpg", "img8.jpg", "img9.jpg"] {
+        std::fs::copy(dir.join(f), photos.path().join(f)).expect("copy");
+    }
+    let mut h = harness(&g.path().join("gallery"));
+    ready(&mut h);
+    h.get_by_label("People").click();
+    h.run_steps(3);
+    assert_eq!(h.state().view, View::People);
+    h.get_by_label("Scan a folder…");
+    // What the folder dialog produces.
+    h.state_mut()
+        .push(Command::ScanFolder(photos.path().to_path_buf()));
+    step_until(&mut h, "the scan", |a| {
+        a.people.scan_report.is_some() && a.people.snapshot.groups.len() == 2
+    });
+    let report = h.state().people.scan_report.clone().expect("report");
+    assert_eq!((report.scanned, report.faces), (5, 5));
+    h.get_by_label_contains("Scanned 5 of 5 photos");
+    let (largest, _) = h.state().people.snapshot.groups[0].clone();
+    assert_eq!(largest.faces, 3);
+    // Open the group, name it.
+    h.get_by_label(&format!("Group {}", largest.id)).click();
+    step_until(&mut h, "the open group", |a| {
+        a.people.snapshot.open.is_some()
+    });
+    h.get_by_label_contains("3 face(s)");
+    h.get_by_label("Name:").click();
+    h.run_steps(2);
+    h.get_by_label("Name:").type_text("Ada");
+    h.run_steps(2);
+    h.get_by_label("Name this person").click();
+    step_until(&mut h, "the name", |a| {
+        a.people
+            .snapshot
+            .groups
+            .iter()
+            .any(|(g, _)| g.name.as_deref() == Some("Ada"))
+    });
+    step_until(&mut h, "the gallery", |a| a.gallery.len() == 3);
+    save_snapshot(&mut h, "people");
+    // Another photo of her is recognised by name; "Find this person" lists her scanned photos.
+    h.state_mut()
+        .push(Command::Open(Source::File(dir.join("img5.jpg")), None));
+    h.state_mut().push(Command::ShowView(View::Photo));
+    step_until(&mut h, "analysis", |a| a.current.is_some() && !a.is_busy());
+    let top = h
+        .state()
+        .current
+        .as_ref()
+        .and_then(|c| c.analysis.faces.first())
+        .and_then(|f| f.matches.first())
+        .map(|m| m.name.clone());
+    assert_eq!(top.as_deref(), Some("Ada"));
+    h.get_by_label("Find this person").click();
+    step_until(&mut h, "find", |a| a.people.found.is_some());
+    assert_eq!(h.state().view, View::People);
+    let found = h.state().people.found.clone().unwrap_or_default();
+    let files = sorted_file_names(found.iter().map(|m| m.photo.as_str()));
+    assert_eq!(files, ["img1.jpg", "img2.jpg", "img4.jpg"]);
+    h.get_by_label_contains("This person is in 3 scanned photo(s)");
+    // Opening a found photo shows it analysed.
+    h.get_all_by_label("img1.jpg")
+        .next()
+        .expect("a link to img1.jpg")
+        .click();
+    step_until(&mut h, "the found photo", |a| {
+        a.view == View::Photo
+            && !a.is_busy()
+            && a.current
+                .as_ref()
+                .is_some_and(|c| c.source.describe().ends_with("img1.jpg"))
+    });
+    // "Not this person" takes a face out of the named group, and out of the gallery.
+    h.get_by_label("People").click();
+    step_until(&mut h, "the people view", |a| {
+        a.view == View::People && a.people.snapshot.open.is_some()
+    });
+    h.get_all_by_label("Not this person")
+        .next()
+        .expect("a face to take out")
+        .click();
+    step_until(&mut h, "the face taken out", |a| a.gallery.len() == 2);
+    assert_eq!(h.state().people.snapshot.unsorted, 1);
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::faces_dir;
+use common::{faces_dir, sorted_file_names};
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -168,4 +168,79 @@ fn a_low_quality_face_needs_force_to_enrol() {
     );
     let list = facelens(g.path(), &["gallery", "list"]);
     assert!(String::from_utf8_lossy(&list.stdout).contains("Blurred"));
+}
+
+#[test]
+fn people_scan_list_name_and_find() {
+    let Some(dir) = faces_dir() else { return };
+    let g = tempfile::tempdir().expect("tempdir");
+    let photos = tempfile::tempdir().expect("tempdir");
+    let nested = photos.path().join("2024").join("summer");
+    std::fs::create_dir_all(&nested).expect("mkdir");
+    for f in ["img1.jpg", "img2.jpg", "img8.jpg", "img9.jpg"] {
+        std::fs::copy(dir.join(f), photos.path().join(f)).expect("copy");
+    }
+    std::fs::copy(dir.join("img4.jpg"), nested.join("img4.jpg")).expect("copy");
+    std::fs::write(nested.join("broken.png"), b"not a photo").expect("write");
+    let p = photos.path().to_str().expect("utf8");
+    let out = facelens(g.path(), &["people", "scan", p]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // An unreadable file is reported and makes the exit code 1; the rest is scanned.
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("scanned 5 of 6 photos"), "{stdout}");
+    assert!(
+        stdout.contains("unreadable:") && stdout.contains("broken.png"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("[6/6]"), "progress per photo: {stderr}");
+    // A second scan analyses nothing again.
+    let out = facelens(g.path(), &["people", "scan", p]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(5 already in the library)"));
+
+    let out = facelens(g.path(), &["people", "list", "--json"]);
+    assert!(out.status.success());
+    let list: facelens_core::wire::PeopleList =
+        serde_json::from_slice(&out.stdout).expect("people list JSON");
+    assert_eq!(list.groups.len(), 2, "{list:?}");
+    assert_eq!(
+        list.groups.iter().map(|g| g.faces).collect::<Vec<_>>(),
+        vec![3, 2]
+    );
+    let ada = list.groups[0].id;
+    let out = facelens(g.path(), &["people", "name", &ada.to_string(), "Ada"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Two groups named differently are not merged.
+    let other = list.groups[1].id.to_string();
+    assert!(
+        facelens(g.path(), &["people", "name", &other, "Bea"])
+            .status
+            .success()
+    );
+    let out = facelens(g.path(), &["people", "merge", &ada.to_string(), &other]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // The named person is recognised by `search`, and found across the scanned photos.
+    let img5 = dir.join("img5.jpg");
+    let img5 = img5.to_str().expect("utf8");
+    let out = facelens(g.path(), &["search", img5]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Ada"));
+    let out = facelens(g.path(), &["find", img5, "--json"]);
+    assert!(out.status.success());
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).expect("find JSON");
+    let files = sorted_file_names(
+        found["photos"]
+            .as_array()
+            .expect("photos")
+            .iter()
+            .map(|p| p["photo"].as_str().expect("photo")),
+    );
+    assert_eq!(files, ["img1.jpg", "img2.jpg", "img4.jpg"]);
+    let out = facelens(g.path(), &["find", &format!("{img5}:2")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("out of range"));
 }

@@ -110,8 +110,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let listener = tokio::net::TcpListener::bind(addr)
                     .await
                     .with_context(|| format!("cannot listen on {addr}"))?;
+                // The bound address: with port 0 the OS picked one, and this line says which.
+                let bound = listener.local_addr().unwrap_or(addr);
                 tracing::info!(
-                    "facelens-server {} listening on {addr} as role `{}`{}",
+                    "facelens-server {} listening on {bound} as role `{}`{}",
                     env!("CARGO_PKG_VERSION"),
                     config.role.name(),
                     if config.tls_cert.is_some() {

@@ -100,6 +100,9 @@ fn core_status(e: &CoreError) -> (StatusCode, &'static str) {
         },
         CoreError::Gallery(g) => match g {
             GalleryError::NoSuchEntry(_) => (StatusCode::NOT_FOUND, "no_such_entry"),
+            GalleryError::NoSuchGroup(_) => (StatusCode::NOT_FOUND, "no_such_group"),
+            GalleryError::NoSuchFace(_) => (StatusCode::NOT_FOUND, "no_such_face"),
+            GalleryError::PeopleConflict(_) => (StatusCode::CONFLICT, "people_conflict"),
             GalleryError::Dimension { .. }
             | GalleryError::InvalidName(_)
             | GalleryError::InvalidEmbedding(_)
@@ -188,9 +191,26 @@ mod rejections {
     /// How often a summary line may be written.
     pub const INTERVAL: Duration = Duration::from_secs(10);
 
-    struct Window {
+    /// Rejections since the last line, and when that line was written.
+    #[derive(Debug, Default)]
+    pub struct Window {
         since: Option<Instant>,
         count: u64,
+    }
+
+    impl Window {
+        /// Counts one rejection at `now`; returns how many the line to write now should report
+        /// (this one included), or `None` while the last line is younger than [`INTERVAL`].
+        pub fn note(&mut self, now: Instant) -> Option<u64> {
+            self.count += 1;
+            match self.since {
+                Some(t) if now.duration_since(t) < INTERVAL => None,
+                _ => {
+                    self.since = Some(now);
+                    Some(std::mem::take(&mut self.count))
+                }
+            }
+        }
     }
 
     static WINDOW: Mutex<Window> = Mutex::new(Window {
@@ -200,19 +220,31 @@ mod rejections {
 
     pub fn note(e: &super::ApiError) {
         let Ok(mut w) = WINDOW.lock() else { return };
-        w.count += 1;
-        let now = Instant::now();
-        match w.since {
-            Some(t) if now.duration_since(t) < INTERVAL => {}
-            _ => {
-                tracing::warn!(
-                    "{} request(s) turned away with 503 in the last {} s (latest: {e})",
-                    w.count,
-                    INTERVAL.as_secs()
-                );
-                w.since = Some(now);
-                w.count = 0;
-            }
+        if let Some(n) = w.note(Instant::now()) {
+            tracing::warn!(
+                "{n} request(s) turned away with 503 since the last such line (at most one per {} s; latest: {e})",
+                INTERVAL.as_secs()
+            );
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_burst_of_rejections_gives_one_line_per_interval_with_its_count() {
+            let mut w = Window::default();
+            let t0 = Instant::now();
+            let step = Duration::from_millis(1);
+            // 20 s of overload at one rejection a millisecond: 20 000 rejections.
+            let lines: Vec<u64> = (0..20_000u32)
+                .filter_map(|i| w.note(t0 + step * i))
+                .collect();
+            // A line at the start, one 10 s later; the rest are counted, not written.
+            assert_eq!(lines, vec![1, 10_000]);
+            // The next rejection after the interval reports everything since.
+            assert_eq!(w.note(t0 + Duration::from_secs(21)), Some(10_000));
         }
     }
 }

@@ -15,7 +15,7 @@ use facelens_core::calibration::{SAME_PERSON_COSINE, is_same_person, same_person
 use facelens_core::gallery::Entry;
 use facelens_core::models::embedder::{cosine, l2_normalize};
 use facelens_core::pipeline::assemble;
-use facelens_core::stages::FaceInput;
+use facelens_core::stages::{FaceInput, Preprocessed};
 use facelens_core::wire::{
     AttributesRequest, AttributesResponse, EmbedRequest, EmbedResponse, EnrolRequest, ErrorBody,
     FaceResult, FacesRequest, FacesResponse, GalleryList, PreprocessResponse, RenameRequest,
@@ -32,7 +32,7 @@ type ApiResult<T> = Result<T, ApiError>;
 
 const MAX_TOP_K: usize = 100;
 
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
+pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
     match body {
         Ok(Json(v)) => Ok(v),
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -204,30 +204,41 @@ pub async fn analyze(
 ) -> ApiResult<Json<Analysis>> {
     let _admitted = st.admit()?;
     st.deadline(async {
-        let t0 = Instant::now();
-        let bytes = image_body(req, &st).await?;
-        let pre_stage = st
-            .stages()?
-            .preprocess
-            .as_ref()
-            .ok_or_else(|| not_served(&st, "image analysis"))?;
-        let (pre, decode_ms) = pre_stage.run(bytes, st.limits()).await?;
-        let faces = pre.faces.clone();
-        let (emb, attrs, matches, s) =
-            embed_analyze_match(&st, faces, q.top_k.unwrap_or(5), true).await?;
-        let timings = Timings {
-            decode_ms,
-            detect_ms: pre.detect_ms,
-            align_ms: pre.align_ms,
-            embed_ms: s.embed_ms,
-            analyze_ms: s.analyze_ms,
-            search_ms: s.search_ms,
-            network_ms: 0.0,
-            total_ms: ms(t0),
-        };
-        Ok(Json(assemble(&pre, emb, attrs, matches, timings)))
+        let (analysis, _) = analyse_request(&st, req, q.top_k.unwrap_or(5), true).await?;
+        Ok(Json(analysis))
     })
     .await
+}
+
+/// Decodes the request's image and runs every stage on it: the analysis, and the preprocessing
+/// (aligned crops) it came from. The caller admits and sets the deadline.
+pub(crate) async fn analyse_request(
+    st: &AppState,
+    req: Request,
+    top_k: usize,
+    search: bool,
+) -> ApiResult<(Analysis, Preprocessed)> {
+    let t0 = Instant::now();
+    let bytes = image_body(req, st).await?;
+    let pre_stage = st
+        .stages()?
+        .preprocess
+        .as_ref()
+        .ok_or_else(|| not_served(st, "image analysis"))?;
+    let (pre, decode_ms) = pre_stage.run(bytes, st.limits()).await?;
+    let faces = pre.faces.clone();
+    let (emb, attrs, matches, s) = embed_analyze_match(st, faces, top_k, search).await?;
+    let timings = Timings {
+        decode_ms,
+        detect_ms: pre.detect_ms,
+        align_ms: pre.align_ms,
+        embed_ms: s.embed_ms,
+        analyze_ms: s.analyze_ms,
+        search_ms: s.search_ms,
+        network_ms: 0.0,
+        total_ms: ms(t0),
+    };
+    Ok((assemble(&pre, emb, attrs, matches, timings), pre))
 }
 
 async fn decode_crops(
@@ -373,7 +384,7 @@ pub async fn attributes(
 }
 
 /// A query embedding scaled to unit length.
-fn normalised(mut v: Vec<f32>) -> ApiResult<Vec<f32>> {
+pub(crate) fn normalised(mut v: Vec<f32>) -> ApiResult<Vec<f32>> {
     if v.iter().any(|x| !x.is_finite()) || !l2_normalize(&mut v).is_normal() {
         return Err(ApiError::Core(CoreError::InvalidRequest(
             "the embedding must be finite and non-zero".into(),

@@ -8,11 +8,11 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 
 use crate::error::ApiError;
-use crate::handlers;
 use crate::state::AppState;
+use crate::{handlers, people};
 
 /// Compares in constant time (`subtle`), so response time says nothing about a token's prefix.
 fn same(a: &[u8], b: &[u8]) -> bool {
@@ -199,6 +199,14 @@ pub fn router(st: AppState) -> Router {
             "/v1/gallery/{id}/thumbnail",
             get(handlers::gallery_thumbnail),
         )
+        .route("/v1/people", get(people::list))
+        .route("/v1/people/photos", post(people::add_photo))
+        .route("/v1/people/find", post(people::find))
+        .route("/v1/people/recluster", post(people::recluster))
+        .route("/v1/people/{id}", get(people::group).patch(people::name))
+        .route("/v1/people/{id}/merge", post(people::merge))
+        .route("/v1/people/faces/{id}", put(people::move_face))
+        .route("/v1/people/faces/{id}/thumbnail", get(people::thumbnail))
         .route("/v1/verify", post(handlers::verify))
         .route("/v1/version", get(handlers::version))
         .route_layer(middleware::from_fn_with_state(st.clone(), auth));

@@ -19,6 +19,7 @@ pub mod http;
 pub mod loadtest;
 pub mod metrics;
 pub mod openapi;
+pub mod people;
 pub mod stages;
 pub mod state;
 
@@ -81,7 +82,8 @@ pub async fn serve(
         let listener = listener.into_std()?;
         match tls {
             None => {
-                let mut server = axum_server::from_tcp(listener);
+                let mut server =
+                    axum_server::from_tcp(listener).acceptor(FirstByte(header_timeout));
                 limit_headers(server.http_builder(), header_timeout);
                 server
                     .handle(handle)
@@ -91,7 +93,9 @@ pub async fn serve(
             }
             Some((cert, key)) => {
                 let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
-                let mut server = axum_server::from_tcp_rustls(listener, tls);
+                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                    .acceptor(FirstByte(header_timeout));
+                let mut server = axum_server::from_tcp(listener).acceptor(acceptor);
                 limit_headers(server.http_builder(), header_timeout);
                 server
                     .handle(handle)
@@ -109,8 +113,8 @@ pub async fn serve(
 
 /// A client that has begun a request must send all its headers within `timeout`, and a
 /// kept-alive connection must start its next request within it; otherwise the connection is
-/// closed. Without a timer hyper applies no such limit. (A connection that never sends a byte is
-/// not covered: hyper starts the timer at the first byte.)
+/// closed. Without a timer hyper applies no such limit. hyper starts that timer at the first byte;
+/// [`FirstByte`] covers a connection that never sends one.
 fn limit_headers(
     builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
     timeout: Duration,
@@ -119,4 +123,30 @@ fn limit_headers(
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(timeout);
+}
+
+/// Accepts a connection only once its first byte has arrived within the timeout (peeked, not
+/// consumed); a client that connects and never speaks is dropped. Runs in the connection's own
+/// task, so a silent client delays nobody else. Under TLS it runs before the handshake.
+#[derive(Clone, Copy, Debug)]
+struct FirstByte(Duration);
+
+impl<S: Send + 'static> axum_server::accept::Accept<tokio::net::TcpStream, S> for FirstByte {
+    type Stream = tokio::net::TcpStream;
+    type Service = S;
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = std::io::Result<(tokio::net::TcpStream, S)>> + Send>>;
+
+    fn accept(&self, stream: tokio::net::TcpStream, service: S) -> Self::Future {
+        let wait = self.0;
+        Box::pin(async move {
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(wait, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => Ok((stream, service)),
+                Ok(Ok(_)) => Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+            }
+        })
+    }
 }

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers;
+use crate::{handlers, people};
 
 struct BearerAuth;
 
@@ -26,7 +26,9 @@ impl Modify for BearerAuth {
         handlers::analyze, handlers::faces, handlers::preprocess, handlers::embed,
         handlers::attributes, handlers::search, handlers::gallery_list, handlers::gallery_enrol,
         handlers::gallery_rename, handlers::gallery_delete, handlers::gallery_thumbnail,
-        handlers::verify, handlers::version
+        handlers::verify, handlers::version, people::list, people::group, people::name,
+        people::merge, people::move_face, people::thumbnail, people::recluster, people::find,
+        people::add_photo
     ),
     modifiers(&BearerAuth)
 )]

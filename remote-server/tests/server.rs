@@ -258,6 +258,19 @@ fn overload_answers_503_then_recovers() {
         statuses.iter().all(|s| s.0 == 200 || s.0 == 503),
         "{statuses:?}"
     );
+    // Every 503 is counted in the metrics (the log says it once per interval instead).
+    let turned_away = statuses.iter().filter(|s| s.0 == 503).count();
+    let metrics = client()
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .and_then(|r| r.text())
+        .expect("metrics");
+    let counted: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("facelens_rejected_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(counted as usize, turned_away, "{metrics}");
     std::thread::sleep(Duration::from_millis(200));
     let r = post_image(&server.url, "/v1/analyze", bytes);
     assert_eq!(r.status(), 200, "recovers once the load is gone");
@@ -683,12 +696,14 @@ fn a_trickling_upload_does_not_hold_a_slot() {
 }
 
 #[test]
-fn half_sent_headers_are_closed() {
+fn silent_half_sent_and_idle_connections_are_closed() {
     use std::io::{Read, Write};
     let (mut c, g) = authed();
     c.header_timeout_ms = 500;
     let server = start(c, Some(g)).expect("server");
     let addr = server.url.trim_start_matches("http://").to_owned();
+    // A client that connects and never sends a byte.
+    let silent = std::net::TcpStream::connect(&addr).expect("connect");
     let mut half = std::net::TcpStream::connect(&addr).expect("connect");
     half.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n")
         .expect("send");
@@ -699,7 +714,11 @@ fn half_sent_headers_are_closed() {
     let mut first = [0u8; 12];
     kept.read_exact(&mut first).expect("response");
     assert_eq!(&first, b"HTTP/1.1 200");
-    for (what, mut s) in [("half-sent headers", half), ("quiet kept-alive", kept)] {
+    for (what, mut s) in [
+        ("never-speaking", silent),
+        ("half-sent headers", half),
+        ("quiet kept-alive", kept),
+    ] {
         s.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
         let t = std::time::Instant::now();
@@ -718,4 +737,278 @@ fn half_sent_headers_are_closed() {
         .send()
         .expect("livez");
     assert_eq!(r.status(), 200);
+}
+
+#[test]
+fn people_photos_group_name_find_over_http() {
+    use facelens_core::wire::{FindRequest, FindResponse, GroupFaces, PeopleList, PhotoAdded};
+    let Some(dir) = faces_dir("people_photos_group_name_find_over_http") else {
+        return;
+    };
+    let (c, g) = authed();
+    let server = start(c, Some(g)).expect("server");
+    let a = ["img1.jpg", "img2.jpg", "img4.jpg", "img5.jpg"];
+    let b = ["img8.jpg", "img9.jpg", "img47.jpg"];
+    let mut face_of = std::collections::HashMap::new();
+    for f in a.iter().chain(&b) {
+        let r = post_image(
+            &server.url,
+            &format!("/v1/people/photos?path=library/{f}"),
+            std::fs::read(dir.join(f)).expect("photo"),
+        );
+        assert_eq!(r.status(), 201, "{f}");
+        let added: PhotoAdded = json(r);
+        assert_eq!(added.faces.len(), added.analysis.faces.len());
+        face_of.insert(*f, added.faces[0]);
+    }
+    // The same key again is refused, and nothing is added.
+    let r = post_image(
+        &server.url,
+        "/v1/people/photos?path=library/img1.jpg",
+        std::fs::read(dir.join("img1.jpg")).expect("photo"),
+    );
+    assert_eq!(r.status(), 409);
+    let list: PeopleList = json(
+        client()
+            .get(format!("{}/v1/people", server.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .expect("list"),
+    );
+    let group_with = |face: u64| {
+        list.groups
+            .iter()
+            .find(|g| {
+                let faces: GroupFaces = json(
+                    client()
+                        .get(format!("{}/v1/people/{}", server.url, g.id))
+                        .bearer_auth(TOKEN)
+                        .send()
+                        .expect("group"),
+                );
+                faces.faces.iter().any(|f| f.id == face)
+            })
+            .map(|g| g.id)
+            .expect("grouped")
+    };
+    let ga = group_with(face_of["img1.jpg"]);
+    let gb = group_with(face_of["img8.jpg"]);
+    assert_ne!(ga, gb);
+    for f in &a {
+        assert_eq!(group_with(face_of[f]), ga, "{f}");
+    }
+    for f in &b {
+        assert_eq!(group_with(face_of[f]), gb, "{f}");
+    }
+    // Name both; the named faces are in the gallery; differently named groups do not merge.
+    for (gid, name) in [(ga, "Ada"), (gb, "Bea")] {
+        let r = client()
+            .patch(format!("{}/v1/people/{gid}", server.url))
+            .bearer_auth(TOKEN)
+            .json(&facelens_core::wire::RenameRequest { name: name.into() })
+            .send()
+            .expect("name");
+        assert_eq!(r.status(), 200);
+    }
+    let gallery: facelens_core::wire::GalleryList = json(
+        client()
+            .get(format!("{}/v1/gallery", server.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .expect("gallery"),
+    );
+    assert_eq!(
+        gallery.entries.iter().filter(|e| e.name == "Ada").count(),
+        a.len()
+    );
+    let r = post_json(
+        &server.url,
+        &format!("/v1/people/{ga}/merge"),
+        &facelens_core::wire::MergeRequest { from: gb },
+    );
+    assert_eq!(r.status(), 409);
+    let body: ErrorBody = json(r);
+    assert_eq!(body.code, "people_conflict");
+    // Find Ada from another photo of her: the four library photos, best first.
+    let other: Analysis = json(post_image(
+        &server.url,
+        "/v1/analyze",
+        std::fs::read(dir.join("img6.jpg")).expect("photo"),
+    ));
+    assert_eq!(other.faces[0].matches[0].name, "Ada");
+    let found: FindResponse = json(post_json(
+        &server.url,
+        "/v1/people/find",
+        &FindRequest {
+            embedding: other.faces[0].embedding.clone(),
+            limit: 10,
+        },
+    ));
+    let photos: std::collections::BTreeSet<String> =
+        found.photos.iter().map(|p| p.photo.clone()).collect();
+    let want: std::collections::BTreeSet<String> =
+        a.iter().map(|f| format!("library/{f}")).collect();
+    assert_eq!(photos, want);
+    // A face's thumbnail, and unknown ids as JSON 404s.
+    let r = client()
+        .get(format!(
+            "{}/v1/people/faces/{}/thumbnail",
+            server.url, face_of["img1.jpg"]
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .expect("thumbnail");
+    assert_eq!(r.status(), 200);
+    assert!(r.bytes().expect("png").starts_with(b"\x89PNG"));
+    let r = client()
+        .get(format!("{}/v1/people/999999", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .expect("404");
+    assert_eq!(r.status(), 404);
+    let body: ErrorBody = json(r);
+    assert_eq!(body.code, "no_such_group");
+}
+
+/// The real `facelens-server` binary on `gallery`, listening on a free loopback port; returns it
+/// with its URL once `/readyz` answers 200. Its log is drained on a thread.
+fn spawn_server_process(gallery: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_facelens-server"))
+        .arg("serve")
+        .env("FACELENS_LISTEN", "127.0.0.1:0")
+        .env("FACELENS_TOKENS", TOKEN)
+        .env("FACELENS_GALLERY", gallery)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start facelens-server");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            let (_, rest) = l.split_once("listening on ")?;
+            Some(rest.split_whitespace().next()?.to_owned())
+        })
+        .expect("the server says where it listens");
+    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+    let url = format!("http://{addr}");
+    let start = std::time::Instant::now();
+    while client()
+        .get(format!("{url}/readyz"))
+        .send()
+        .map_or(true, |r| r.status() != 200)
+    {
+        assert!(start.elapsed() < Duration::from_secs(120), "not ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, url)
+}
+
+/// A deterministic unit vector.
+fn unit_vector(seed: u64) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    let mut v: Vec<f32> = (0..512)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            #[allow(clippy::cast_precision_loss)]
+            let r = (x >> 40) as f32 / (1u64 << 24) as f32;
+            r - 0.5
+        })
+        .collect();
+    facelens_core::models::embedder::l2_normalize(&mut v);
+    v
+}
+
+#[test]
+fn kill_9_of_the_server_loses_no_acknowledged_enrolment() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let g = tempfile::tempdir().expect("tempdir");
+    let thumb = facelens_core::wire::png_base64(&image::RgbImage::new(112, 112)).expect("png");
+    // (id, seed of its embedding) for every enrolment answered 201.
+    let mut acked: Vec<(u64, u64)> = Vec::new();
+    // Killed at several moments while a client enrols continuously.
+    for (round, wait_ms) in [250u64, 600, 1100].into_iter().enumerate() {
+        let (mut server, url) = spawn_server_process(g.path());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (stop2, thumb) = (stop.clone(), thumb.clone());
+        let enroller = std::thread::spawn(move || {
+            let mut ids = Vec::new();
+            let mut k = 0u64;
+            while !stop2.load(Ordering::Relaxed) {
+                k += 1;
+                let seed = round as u64 * 1_000_000 + k;
+                let req = EnrolRequest {
+                    name: format!("p{round}-{}", k % 7),
+                    source: "kill test".into(),
+                    embedding: unit_vector(seed),
+                    thumbnail_png: thumb.clone(),
+                };
+                // A refused connection or a cut answer is not an acknowledgement.
+                match client()
+                    .post(format!("{url}/v1/gallery"))
+                    .bearer_auth(TOKEN)
+                    .json(&req)
+                    .send()
+                {
+                    Ok(r) if r.status() == 201 => {
+                        if let Ok(e) = r.json::<facelens_core::gallery::Entry>() {
+                            ids.push((e.id, seed));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            ids
+        });
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        server.kill().expect("kill -9");
+        server.wait().expect("wait");
+        stop.store(true, Ordering::Relaxed);
+        acked.extend(enroller.join().expect("enroller"));
+    }
+    assert!(
+        !acked.is_empty(),
+        "nothing was acknowledged before the kills"
+    );
+    let (mut server, url) = spawn_server_process(g.path());
+    let list: facelens_core::wire::GalleryList = json(
+        client()
+            .get(format!("{url}/v1/gallery"))
+            .bearer_auth(TOKEN)
+            .send()
+            .expect("list"),
+    );
+    let stored: std::collections::BTreeSet<u64> = list.entries.iter().map(|e| e.id).collect();
+    let lost: Vec<u64> = acked
+        .iter()
+        .map(|a| a.0)
+        .filter(|id| !stored.contains(id))
+        .collect();
+    eprintln!(
+        "server kill -9: {} acknowledged, {} stored, {} lost",
+        acked.len(),
+        stored.len(),
+        lost.len()
+    );
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+    // The index agrees with the database: the last acknowledged face is found by its embedding.
+    let (last, seed) = *acked.last().expect("one");
+    let hits: SearchResponse = json(post_json(
+        &url,
+        "/v1/search",
+        &facelens_core::wire::SearchRequest {
+            embedding: unit_vector(seed),
+            k: 1,
+        },
+    ));
+    assert_eq!(hits.matches.first().map(|m| m.id), Some(last));
+    server.kill().expect("stop");
+    server.wait().expect("wait");
 }

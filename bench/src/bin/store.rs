@@ -16,7 +16,10 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Parser;
 use facelens_core::gallery::{Gallery, GalleryLocation};
-use facelens_core::models::embedder::{EMBEDDING_DIM, l2_normalize};
+
+#[path = "../synth.rs"]
+mod synth;
+use synth::Rng;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,33 +36,6 @@ struct Args {
     /// Timed enrolments and searches per size.
     #[arg(long, default_value_t = 100)]
     ops: usize,
-}
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        #[allow(clippy::cast_precision_loss)]
-        let u = (x >> 40) as f32 / (1u64 << 24) as f32;
-        u - 0.5
-    }
-    fn unit(&mut self) -> Vec<f32> {
-        let mut v: Vec<f32> = (0..EMBEDDING_DIM).map(|_| self.next()).collect();
-        l2_normalize(&mut v);
-        v
-    }
-    /// A face of the person with centre `c`: cosine to the centre about 0.8.
-    fn face_of(&mut self, c: &[f32]) -> Vec<f32> {
-        let noise = self.unit();
-        let mut v: Vec<f32> = c.iter().zip(&noise).map(|(a, b)| a + 0.75 * b).collect();
-        l2_normalize(&mut v);
-        v
-    }
 }
 
 fn percentile(sorted_ms: &[f64], p: f64) -> f64 {

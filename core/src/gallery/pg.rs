@@ -26,9 +26,10 @@ pub const EF_SEARCH: u32 = 200;
 const MIGRATION_LOCK_KEY: i64 = 0x0066_6163_656c_656e; // "facelen"
 
 /// The schema, one step per version; never edit a step that has shipped, add one.
-pub const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE EXTENSION IF NOT EXISTS vector;
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE EXTENSION IF NOT EXISTS vector;
      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
      CREATE TABLE persons (
          id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -49,7 +50,41 @@ pub const MIGRATIONS: &[(i32, &str)] = &[(
          face_id BIGINT PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
          png BYTEA NOT NULL
      );",
-)];
+    ),
+    (
+        2,
+        // The people library (see `crate::people`); the same columns as the embedded store's.
+        "CREATE TABLE library_photos (
+         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         path TEXT NOT NULL UNIQUE,
+         width BIGINT NOT NULL,
+         height BIGINT NOT NULL,
+         scanned_at BIGINT NOT NULL
+     );
+     CREATE TABLE library_groups (
+         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         name TEXT UNIQUE,
+         edited BIGINT NOT NULL DEFAULT 0
+     );
+     CREATE TABLE library_faces (
+         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         photo_id BIGINT NOT NULL REFERENCES library_photos(id) ON DELETE CASCADE,
+         face_index BIGINT NOT NULL,
+         x1 DOUBLE PRECISION NOT NULL, y1 DOUBLE PRECISION NOT NULL,
+         x2 DOUBLE PRECISION NOT NULL, y2 DOUBLE PRECISION NOT NULL,
+         quality DOUBLE PRECISION NOT NULL,
+         low_quality BIGINT NOT NULL,
+         embedding BYTEA NOT NULL CHECK (length(embedding) = 2048),
+         thumbnail BYTEA NOT NULL,
+         group_id BIGINT REFERENCES library_groups(id),
+         state BIGINT NOT NULL DEFAULT 0 CHECK (state IN (0, 1, 2)),
+         gallery_face_id BIGINT,
+         UNIQUE (photo_id, face_index)
+     );
+     CREATE INDEX library_faces_by_group ON library_faces(group_id);
+     CREATE INDEX library_faces_by_state ON library_faces(state);",
+    ),
+];
 
 /// A gallery in a Postgres database.
 pub struct PgStore {
@@ -99,7 +134,19 @@ impl PgStore {
         &self.location
     }
 
-    fn err(&self) -> impl Fn(postgres::Error) -> GalleryError + '_ {
+    /// Runs `f` in one transaction, committed only if `f` succeeds.
+    pub(crate) fn transaction<R>(
+        &self,
+        f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<R, GalleryError>,
+    ) -> Result<R, GalleryError> {
+        let mut c = self.client()?;
+        let mut tx = c.transaction().map_err(self.err())?;
+        let r = f(&mut tx)?;
+        tx.commit().map_err(self.err())?;
+        Ok(r)
+    }
+
+    pub(crate) fn err(&self) -> impl Fn(postgres::Error) -> GalleryError + '_ {
         |e| GalleryError::Database {
             location: self.location.clone(),
             detail: describe(&e),
@@ -289,7 +336,7 @@ fn migrate(client: &mut Client) -> Result<(), postgres::Error> {
     tx.commit()
 }
 
-fn insert_face(
+pub(crate) fn insert_face(
     tx: &mut postgres::Transaction<'_>,
     face: &ValidFace,
     enrolled_at_unix_s: u64,
@@ -316,7 +363,10 @@ fn insert_face(
     Ok(id)
 }
 
-fn person_id_for(tx: &mut postgres::Transaction<'_>, name: &str) -> Result<i64, postgres::Error> {
+pub(crate) fn person_id_for(
+    tx: &mut postgres::Transaction<'_>,
+    name: &str,
+) -> Result<i64, postgres::Error> {
     let created = i64::try_from(now_unix_s()).unwrap_or(i64::MAX);
     // Insert-or-select in one statement, safe against a concurrent insert of the same name.
     let row = tx.query_opt(
@@ -336,7 +386,7 @@ fn person_id_for(tx: &mut postgres::Transaction<'_>, name: &str) -> Result<i64, 
     }
 }
 
-fn drop_person_if_empty(
+pub(crate) fn drop_person_if_empty(
     tx: &mut postgres::Transaction<'_>,
     person: i64,
 ) -> Result<(), postgres::Error> {

@@ -11,6 +11,11 @@
 //!   serialised (`BEGIN IMMEDIATE`), so sequence numbers follow commit order and every handle,
 //!   in any process, can bring its index up to date by reading the changes after its own `seq`.
 //!
+//!
+//! Version 2 adds the people library (see [`crate::people`]): `library_photos`, `library_groups`
+//! and `library_faces`, scanned faces that are not (yet) anyone's, in the same database so that
+//! naming a group enrols its faces in the same transaction.
+//!
 //! Durability: `synchronous = FULL`, so a returned id survives a crash of the process or the
 //! machine. Concurrency: a busy timeout of 30 s lets several processes write one folder.
 
@@ -32,7 +37,7 @@ use crate::error::GalleryError;
 pub const DB_FILE: &str = "gallery.db";
 /// The saved index cache inside a gallery folder.
 pub const INDEX_FILE: &str = "index.usearch";
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 /// Below this many faces the index is rebuilt from the database at open rather than saved.
 const SAVE_INDEX_MIN_FACES: usize = 5_000;
 const OP_ADD: i64 = 1;
@@ -63,6 +68,38 @@ CREATE TABLE IF NOT EXISTS changes (
     face_id INTEGER NOT NULL,
     op INTEGER NOT NULL CHECK (op IN (1, 2))
 );
+";
+
+/// The people library (schema version 2).
+const PEOPLE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS library_photos (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    scanned_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS library_groups (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT UNIQUE,
+    edited INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS library_faces (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    photo_id INTEGER NOT NULL REFERENCES library_photos(id) ON DELETE CASCADE,
+    face_index INTEGER NOT NULL,
+    x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+    quality REAL NOT NULL,
+    low_quality INTEGER NOT NULL,
+    embedding BLOB NOT NULL CHECK (length(embedding) = 2048),
+    thumbnail BLOB NOT NULL,
+    group_id INTEGER REFERENCES library_groups(id),
+    state INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 1, 2)),
+    gallery_face_id INTEGER,
+    UNIQUE (photo_id, face_index)
+);
+CREATE INDEX IF NOT EXISTS library_faces_by_group ON library_faces(group_id);
+CREATE INDEX IF NOT EXISTS library_faces_by_state ON library_faces(state);
 ";
 
 struct Inner {
@@ -159,7 +196,33 @@ impl SqliteStore {
             .map_err(self.err())
     }
 
-    fn err(&self) -> impl Fn(rusqlite::Error) -> GalleryError + '_ {
+    /// Runs `f` on the connection (reads, or statements that need no transaction).
+    pub(crate) fn read<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, GalleryError>,
+    ) -> Result<R, GalleryError> {
+        let g = self.lock()?;
+        f(&g.conn)
+    }
+
+    /// Runs `f` in one write transaction, committed only if `f` succeeds; then brings the index
+    /// up to date with whatever faces it added or removed.
+    pub(crate) fn write<R>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, GalleryError>,
+    ) -> Result<R, GalleryError> {
+        let mut g = self.lock()?;
+        let r = {
+            let tx = self.write_tx(&mut g.conn)?;
+            let r = f(&tx)?;
+            tx.commit().map_err(self.err())?;
+            r
+        };
+        g.follow_write(&self.db_path);
+        Ok(r)
+    }
+
+    pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> GalleryError + '_ {
         |e| db_error(&self.db_path, &e)
     }
 
@@ -252,15 +315,8 @@ impl SqliteStore {
             let person = person_of(&tx, id)
                 .map_err(self.err())?
                 .ok_or(GalleryError::NoSuchEntry(id))?;
-            // The thumbnail goes with it (ON DELETE CASCADE).
-            tx.execute("DELETE FROM faces WHERE id = ?1", [rid])
-                .map_err(self.err())?;
+            remove_face(&tx, rid).map_err(self.err())?;
             drop_person_if_empty(&tx, person).map_err(self.err())?;
-            tx.execute(
-                "INSERT INTO changes (face_id, op) VALUES (?1, ?2)",
-                params![rid, OP_REMOVE],
-            )
-            .map_err(self.err())?;
             tx.commit().map_err(self.err())?;
         }
         g.follow_write(&self.db_path);
@@ -392,12 +448,17 @@ fn db_error(path: &Path, e: &rusqlite::Error) -> GalleryError {
 fn migrate_schema(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version < SCHEMA_VERSION {
+    if version < 1 {
         tx.execute_batch(SCHEMA)?;
         tx.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('embedding_model', ?1)",
             [EMBEDDING_MODEL_ID],
         )?;
+    }
+    if version < 2 {
+        tx.execute_batch(PEOPLE_SCHEMA)?;
+    }
+    if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }
     tx.commit()
@@ -448,8 +509,8 @@ fn rebuild_index(conn: &mut Connection, db_path: &Path) -> Result<VectorIndex, G
 }
 
 /// Inserts one face with its thumbnail and its change-log row; returns its id.
-fn insert_face(
-    tx: &rusqlite::Transaction<'_>,
+pub(crate) fn insert_face(
+    tx: &Connection,
     face: &ValidFace,
     enrolled_at_unix_s: u64,
 ) -> rusqlite::Result<i64> {
@@ -477,6 +538,16 @@ fn insert_face(
     Ok(id)
 }
 
+/// Deletes a face (its thumbnail goes with it, ON DELETE CASCADE) and logs the removal.
+pub(crate) fn remove_face(tx: &Connection, rid: i64) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM faces WHERE id = ?1", [rid])?;
+    tx.execute(
+        "INSERT INTO changes (face_id, op) VALUES (?1, ?2)",
+        params![rid, OP_REMOVE],
+    )?;
+    Ok(())
+}
+
 /// The person a face belongs to, or `None` when there is no such face.
 fn person_of(tx: &rusqlite::Transaction<'_>, id: u64) -> rusqlite::Result<Option<i64>> {
     let Some(rid) = rowid(id) else {
@@ -489,7 +560,7 @@ fn person_of(tx: &rusqlite::Transaction<'_>, id: u64) -> rusqlite::Result<Option
 }
 
 /// The id of the person called `name`, created if there is none.
-pub(crate) fn person_id_for(tx: &rusqlite::Transaction<'_>, name: &str) -> rusqlite::Result<i64> {
+pub(crate) fn person_id_for(tx: &Connection, name: &str) -> rusqlite::Result<i64> {
     if let Some(id) = tx
         .query_row("SELECT id FROM persons WHERE name = ?1", [name], |r| {
             r.get(0)
@@ -505,7 +576,7 @@ pub(crate) fn person_id_for(tx: &rusqlite::Transaction<'_>, name: &str) -> rusql
     Ok(tx.last_insert_rowid())
 }
 
-fn drop_person_if_empty(tx: &rusqlite::Transaction<'_>, person: i64) -> rusqlite::Result<()> {
+pub(crate) fn drop_person_if_empty(tx: &Connection, person: i64) -> rusqlite::Result<()> {
     tx.execute(
         "DELETE FROM persons WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM faces WHERE person_id = ?1)",
         [person],

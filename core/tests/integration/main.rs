@@ -14,4 +14,5 @@ mod fixtures;
 mod fuzz_replay;
 mod gallery_store;
 mod identity;
+mod people;
 mod rewrite;

@@ -53,4 +53,32 @@ pub enum Command {
     TestConnection,
     /// Analyse the last image on this computer (after a server failure).
     AnalyzeLocally,
+    /// Show the photo or the People view.
+    ShowView(crate::app::View),
+    /// Ask for a folder to scan for people.
+    PickScanFolder,
+    /// Scan a folder (recursively) for people.
+    ScanFolder(PathBuf),
+    /// Stop the running scan.
+    CancelScan,
+    /// Show a group's faces (or none).
+    OpenGroup(Option<u64>),
+    /// Name a group (its faces join the gallery under the name).
+    NameGroup(u64, String),
+    /// Merge group `from` into group `into`.
+    MergeGroups {
+        /// The group that stays.
+        into: u64,
+        /// The group merged into it.
+        from: u64,
+    },
+    /// Put a scanned face in another group (`Some`), or take it out of its group (`None`).
+    MoveFace {
+        /// The face.
+        face: u64,
+        /// The target group.
+        group: Option<u64>,
+    },
+    /// Find every scanned photo showing face `n` of the current image.
+    FindPerson(usize),
 }

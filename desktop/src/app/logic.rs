@@ -7,8 +7,9 @@ use std::sync::mpsc;
 
 use egui::{ColorImage, Key, TextureOptions};
 
-use super::{Command, ConfirmEnrol, Current, FacelensApp, Import, Mode, Status};
+use super::{Command, ConfirmEnrol, Current, FacelensApp, Import, Mode, Status, View};
 use crate::fetch::is_http_url;
+use crate::people::{PeopleEvent, PeopleJob};
 use crate::worker::{Event, Job, Source};
 
 /// Uploads an RGB image as a texture.
@@ -98,6 +99,7 @@ impl FacelensApp {
                     self.import = None;
                     self.import_report = Some((enrolled, failures, cancelled));
                 }
+                Event::People(ev) => self.people_event(ctx, ev),
                 Event::Error(e) => {
                     self.error = Some(e);
                     self.offer_local = false;
@@ -111,16 +113,17 @@ impl FacelensApp {
                 }
             }
         }
-        for (slot, folder) in [(&mut self.dialog, false), (&mut self.folder_dialog, true)] {
+        let open = |path| Command::Open(Source::File(path), None);
+        for (slot, then) in [
+            (&mut self.dialog, &open as &dyn Fn(PathBuf) -> Command),
+            (&mut self.folder_dialog, &Command::ImportFolder),
+            (&mut self.scan_dialog, &Command::ScanFolder),
+        ] {
             let Some(rx) = slot else { continue };
             match rx.try_recv() {
                 Ok(Some(path)) => {
                     *slot = None;
-                    self.commands.push(if folder {
-                        Command::ImportFolder(path)
-                    } else {
-                        Command::Open(Source::File(path), None)
-                    });
+                    self.commands.push(then(path));
                 }
                 Ok(None) | Err(mpsc::TryRecvError::Disconnected) => *slot = None,
                 Err(mpsc::TryRecvError::Empty) => {}
@@ -324,8 +327,132 @@ impl FacelensApp {
                 self.error = None;
                 self.offer_local = false;
             }
+            Command::ShowView(v) => {
+                self.view = v;
+                if v == View::People {
+                    self.send_people(PeopleJob::Refresh {
+                        open: self.open_group(),
+                    });
+                }
+            }
+            Command::PickScanFolder => self.scan_dialog = Some(spawn_dialog(true)),
+            Command::ScanFolder(dir) => {
+                let cancel = Arc::new(AtomicBool::new(false));
+                if self.send_people(PeopleJob::Scan(dir, cancel.clone())) {
+                    self.view = View::People;
+                    self.people.scan_report = None;
+                    self.people.scan = Some(Import {
+                        progress: (0, 0, 0.0),
+                        cancel,
+                    });
+                }
+            }
+            Command::CancelScan => {
+                if let Some(s) = &self.people.scan {
+                    s.cancel.store(true, Ordering::Relaxed);
+                }
+            }
+            Command::OpenGroup(g) => {
+                self.people.merge_from = None;
+                self.people.name_edit = g
+                    .and_then(|id| {
+                        self.people
+                            .snapshot
+                            .groups
+                            .iter()
+                            .find(|(x, _)| x.id == id)
+                            .and_then(|(x, _)| x.name.clone())
+                    })
+                    .unwrap_or_default();
+                self.send_people(PeopleJob::Refresh { open: g });
+            }
+            Command::NameGroup(g, name) => {
+                if name.trim().is_empty() {
+                    self.error = Some("type a name first".into());
+                } else {
+                    self.send_people(PeopleJob::Name(g, name));
+                }
+            }
+            Command::MergeGroups { into, from } => {
+                self.people.merge_from = None;
+                self.send_people(PeopleJob::Merge { into, from });
+            }
+            Command::MoveFace { face, group } => {
+                self.send_people(PeopleJob::MoveFace {
+                    face,
+                    group,
+                    open: self.open_group(),
+                });
+            }
+            Command::FindPerson(i) => {
+                let Some(f) = self.current.as_ref().and_then(|c| c.analysis.faces.get(i)) else {
+                    return;
+                };
+                let embedding = f.embedding.clone();
+                if self.send_people(PeopleJob::Find(embedding)) {
+                    self.view = View::People;
+                    self.people.found = None;
+                }
+            }
         }
         ctx.request_repaint();
+    }
+
+    fn open_group(&self) -> Option<u64> {
+        self.people.snapshot.open.as_ref().map(|(id, _)| *id)
+    }
+
+    fn send_people(&mut self, job: PeopleJob) -> bool {
+        let sent = self.worker.send(Job::People(job));
+        if !sent {
+            self.error = Some("the analysis worker is busy or stopped; try again".into());
+        }
+        sent
+    }
+
+    fn people_event(&mut self, ctx: &egui::Context, ev: PeopleEvent) {
+        match ev {
+            PeopleEvent::Snapshot(s) => {
+                self.people.textures.clear();
+                for (g, t) in &s.groups {
+                    if let Some(t) = t {
+                        let tex = texture(ctx, &format!("people-{}", g.representative_face), t);
+                        self.people.textures.insert(g.representative_face, tex);
+                    }
+                }
+                if let Some((_, faces)) = &s.open {
+                    for (f, t) in faces {
+                        if let Some(t) = t {
+                            let tex = texture(ctx, &format!("people-{}", f.id), t);
+                            self.people.textures.insert(f.id, tex);
+                        }
+                    }
+                }
+                self.people.snapshot = s;
+            }
+            PeopleEvent::ScanProgress {
+                done,
+                total,
+                eta_secs,
+            } => {
+                if let Some(scan) = &mut self.people.scan {
+                    scan.progress = (done, total, eta_secs.unwrap_or(f64::NAN));
+                }
+            }
+            PeopleEvent::ScanDone(report) => {
+                self.people.scan = None;
+                self.people.scan_report = Some(report);
+            }
+            PeopleEvent::Found(found) => {
+                for (m, t) in &found {
+                    if let Some(t) = t {
+                        let tex = texture(ctx, &format!("people-{}", m.face), t);
+                        self.people.textures.insert(m.face, tex);
+                    }
+                }
+                self.people.found = Some(found.into_iter().map(|(m, _)| m).collect());
+            }
+        }
     }
 
     fn paste_image(&mut self) {

@@ -4,6 +4,7 @@
 mod canvas;
 pub mod commands;
 mod logic;
+mod people_ui;
 mod ui;
 
 use std::collections::HashMap;
@@ -14,10 +15,13 @@ use std::sync::mpsc::Receiver;
 
 use facelens_core::PipelineConfig;
 use facelens_core::api::Analysis;
+use facelens_core::people::PhotoMatch;
+use facelens_core::people::scan::ScanReport;
 use serde::{Deserialize, Serialize};
 
 pub use commands::Command;
 
+use crate::people::PeopleSnapshot;
 use crate::remote::ServerAddress;
 use crate::worker::{GalleryItem, Source, Worker};
 
@@ -132,6 +136,44 @@ pub struct ConfirmEnrol {
     pub score: f32,
 }
 
+/// Which view fills the middle of the window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum View {
+    /// The analysed photo.
+    #[default]
+    Photo,
+    /// People: scanned faces grouped by person.
+    People,
+}
+
+/// The People view's state.
+#[derive(Default)]
+pub struct PeopleView {
+    /// The library as last sent by the worker.
+    pub snapshot: PeopleSnapshot,
+    /// Face crops (representatives, the open group's faces, found faces), by face id.
+    textures: HashMap<u64, egui::TextureHandle>,
+    /// A running scan.
+    pub scan: Option<Import>,
+    /// The last scan's report.
+    pub scan_report: Option<ScanReport>,
+    /// "Find this person": photos, best first.
+    pub found: Option<Vec<PhotoMatch>>,
+    /// The name being typed for the open group.
+    name_edit: String,
+    /// The group picked to merge into the open one.
+    merge_from: Option<u64>,
+}
+
+impl std::fmt::Debug for PeopleView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeopleView")
+            .field("groups", &self.snapshot.groups.len())
+            .field("scan", &self.scan)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A finished import: faces enrolled, files that failed (with why), whether it was cancelled.
 pub type ImportReport = (usize, Vec<(PathBuf, String)>, bool);
 
@@ -174,7 +216,12 @@ pub struct FacelensApp {
     pan: egui::Vec2,
     dialog: Option<Receiver<Option<PathBuf>>>,
     folder_dialog: Option<Receiver<Option<PathBuf>>>,
+    scan_dialog: Option<Receiver<Option<PathBuf>>>,
     show_settings: bool,
+    /// Photo or People.
+    pub view: View,
+    /// The People view.
+    pub people: PeopleView,
     /// Frames drawn (for tests and the smoke check).
     pub frames: u64,
 }
@@ -264,7 +311,10 @@ impl FacelensApp {
             pan: egui::Vec2::ZERO,
             dialog: None,
             folder_dialog: None,
+            scan_dialog: None,
             show_settings: false,
+            view: View::Photo,
+            people: PeopleView::default(),
             frames: 0,
         };
         if let Some(p) = opts.open {

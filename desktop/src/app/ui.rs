@@ -3,7 +3,7 @@
 use egui::{Color32, ProgressBar, RichText};
 use facelens_core::api::{Face, LabelProb};
 
-use super::{Command, FacelensApp, Mode, Status};
+use super::{Command, FacelensApp, Mode, Status, View};
 use crate::theme;
 
 impl FacelensApp {
@@ -40,6 +40,10 @@ impl FacelensApp {
                 egui::ScrollArea::vertical().show(ui, |ui| self.results_ui(ui));
             });
         egui::CentralPanel::default().show(ui, |ui| {
+            if self.view == View::People {
+                self.people_ui(ui);
+                return;
+            }
             self.canvas_ui(ui);
             let hovering = ctx.input(|i| !i.raw.hovered_files.is_empty());
             if hovering {
@@ -81,6 +85,12 @@ impl FacelensApp {
             }
             if ui.button("Settings").clicked() {
                 self.show_settings = !self.show_settings;
+            }
+            ui.separator();
+            for (view, label) in [(View::Photo, "Photo"), (View::People, "People")] {
+                if ui.selectable_label(self.view == view, label).clicked() {
+                    self.push(Command::ShowView(view));
+                }
             }
             ui.separator();
             let mode = match self.settings.mode {
@@ -208,6 +218,15 @@ impl FacelensApp {
         ui.label(RichText::new("Emotion").strong());
         bars(ui, &face.attributes.emotion);
         ui.separator();
+        if ui
+            .button("Find this person")
+            .on_hover_text(
+                "Every scanned photo (People view) showing this face's person, best first",
+            )
+            .clicked()
+        {
+            self.push(Command::FindPerson(i));
+        }
         ui.label(RichText::new("Most similar people").strong());
         if face.matches.is_empty() {
             ui.label(if self.gallery.is_empty() {

@@ -43,3 +43,19 @@ pub fn step_until(
     }
     h.run_steps(3);
 }
+
+/// The file names of `paths`, sorted.
+#[allow(dead_code)] // not every test binary that shares this module uses it
+pub fn sorted_file_names<'a>(paths: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut names: Vec<String> = paths
+        .into_iter()
+        .map(|p| {
+            Path::new(p)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    names.sort();
+    names
+}

@@ -1,0 +1,191 @@
+//! The `/v1/people` handlers: the people library of the gateway's gallery (see
+//! `facelens_core::people`). Photos are uploaded one at a time, analysed by the stages, added
+//! and grouped; the rest are the library's edits and `find`.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use facelens_core::error::GalleryError;
+use facelens_core::people::cluster::Params;
+use facelens_core::people::{ClusterReport, NewScannedFace};
+use facelens_core::wire::{
+    ErrorBody, FindRequest, FindResponse, GroupFaces, MergeRequest, MoveRequest, PeopleList,
+    PhotoAdded, RenameRequest,
+};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::handlers::{analyse_request, json_body, normalised};
+use crate::state::{AppState, blocking};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Most photos one `find` returns.
+const MAX_FIND: usize = 1000;
+
+fn g<T>(r: Result<T, GalleryError>) -> ApiResult<T> {
+    r.map_err(|e| ApiError::Core(e.into()))
+}
+
+/// Runs `f` on the library, on the blocking pool.
+async fn with_people<T: Send + 'static>(
+    st: &AppState,
+    f: impl FnOnce(&facelens_core::people::People<'_>) -> Result<T, GalleryError> + Send + 'static,
+) -> ApiResult<T> {
+    let gallery = st.gallery()?;
+    blocking(move || g(gallery.people().and_then(|p| f(&p)))).await
+}
+
+/// The groups, largest first, and the unsorted faces.
+#[utoipa::path(get, path = "/v1/people", responses((status = 200, body = PeopleList)),
+    security(("bearer" = [])))]
+pub async fn list(State(st): State<AppState>) -> ApiResult<Json<PeopleList>> {
+    let list = with_people(&st, |p| {
+        Ok(PeopleList {
+            groups: p.groups()?,
+            unsorted: p.faces(None)?,
+        })
+    })
+    .await?;
+    Ok(Json(list))
+}
+
+/// A group's faces.
+#[utoipa::path(get, path = "/v1/people/{id}", params(("id" = u64, Path, description = "Group id")),
+    responses((status = 200, body = GroupFaces), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn group(State(st): State<AppState>, Path(id): Path<u64>) -> ApiResult<Json<GroupFaces>> {
+    let faces = with_people(&st, move |p| p.faces(Some(id))).await?;
+    Ok(Json(GroupFaces { group: id, faces }))
+}
+
+/// Name (or rename) a group: its faces are enrolled in the gallery under the name.
+#[utoipa::path(patch, path = "/v1/people/{id}", request_body = RenameRequest,
+    params(("id" = u64, Path, description = "Group id")),
+    responses((status = 200, body = GroupFaces), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn name(
+    State(st): State<AppState>,
+    Path(id): Path<u64>,
+    body: Result<Json<RenameRequest>, JsonRejection>,
+) -> ApiResult<Json<GroupFaces>> {
+    let req = json_body(body)?;
+    let faces = with_people(&st, move |p| {
+        p.name(id, &req.name)?;
+        p.faces(Some(id))
+    })
+    .await?;
+    Ok(Json(GroupFaces { group: id, faces }))
+}
+
+/// Merge group `from` into this group.
+#[utoipa::path(post, path = "/v1/people/{id}/merge", request_body = MergeRequest,
+    params(("id" = u64, Path, description = "The group that stays")),
+    responses((status = 200, body = GroupFaces), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn merge(
+    State(st): State<AppState>,
+    Path(id): Path<u64>,
+    body: Result<Json<MergeRequest>, JsonRejection>,
+) -> ApiResult<Json<GroupFaces>> {
+    let req = json_body(body)?;
+    let faces = with_people(&st, move |p| {
+        p.merge(id, req.from)?;
+        p.faces(Some(id))
+    })
+    .await?;
+    Ok(Json(GroupFaces { group: id, faces }))
+}
+
+/// Put a face in a group, or take it out of every group (`"group": null`).
+#[utoipa::path(put, path = "/v1/people/faces/{id}", request_body = MoveRequest,
+    params(("id" = u64, Path, description = "Face id")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn move_face(
+    State(st): State<AppState>,
+    Path(id): Path<u64>,
+    body: Result<Json<MoveRequest>, JsonRejection>,
+) -> ApiResult<StatusCode> {
+    let req = json_body(body)?;
+    with_people(&st, move |p| p.move_face(id, req.group)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A scanned face's aligned crop (PNG).
+#[utoipa::path(get, path = "/v1/people/faces/{id}/thumbnail", params(("id" = u64, Path, description = "Face id")),
+    responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn thumbnail(State(st): State<AppState>, Path(id): Path<u64>) -> ApiResult<Response> {
+    let png = with_people(&st, move |p| p.thumbnail_png(id)).await?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+}
+
+/// Forget the groups nobody named or edited and group their faces again.
+#[utoipa::path(post, path = "/v1/people/recluster", responses((status = 200, body = ClusterReport)),
+    security(("bearer" = [])))]
+pub async fn recluster(State(st): State<AppState>) -> ApiResult<Json<ClusterReport>> {
+    let _admitted = st.admit()?;
+    let r = with_people(&st, |p| p.recluster(&Params::default())).await?;
+    Ok(Json(r))
+}
+
+/// Every scanned photo showing the person of an embedding, best first.
+#[utoipa::path(post, path = "/v1/people/find", request_body = FindRequest,
+    responses((status = 200, body = FindResponse), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn find(
+    State(st): State<AppState>,
+    body: Result<Json<FindRequest>, JsonRejection>,
+) -> ApiResult<Json<FindResponse>> {
+    let _admitted = st.admit()?;
+    let req = json_body(body)?;
+    let e = normalised(req.embedding)?;
+    let limit = req.limit.min(MAX_FIND);
+    let photos = with_people(&st, move |p| p.find(&e, limit)).await?;
+    Ok(Json(FindResponse { photos }))
+}
+
+/// Query of `POST /v1/people/photos`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PhotoQuery {
+    /// The photo's key in the library (a path or a name; a key already there is refused).
+    pub path: String,
+}
+
+/// Analyse a photo, add its faces to the library and group them (incrementally).
+#[utoipa::path(post, path = "/v1/people/photos", params(PhotoQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "An encoded image, raw or as the `image` part of a multipart form"),
+    responses((status = 201, body = PhotoAdded), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn add_photo(
+    State(st): State<AppState>,
+    Query(q): Query<PhotoQuery>,
+    req: Request,
+) -> ApiResult<(StatusCode, Json<PhotoAdded>)> {
+    let _admitted = st.admit()?;
+    // The library must exist before any work is done for it.
+    with_people(&st, |_| Ok(())).await?;
+    let (analysis, pre) = st
+        .deadline(async { analyse_request(&st, req, 0, false).await })
+        .await?;
+    let added = with_people(&st, move |p| {
+        let faces: Vec<NewScannedFace<'_>> = analysis
+            .faces
+            .iter()
+            .zip(&pre.faces)
+            .map(|(f, input)| NewScannedFace::of(f, &input.aligned))
+            .collect();
+        let ids = p.add_photo(&q.path, analysis.width_px, analysis.height_px, &faces)?;
+        let cluster = p.cluster(&Params::default())?;
+        Ok(PhotoAdded {
+            path: q.path,
+            faces: ids,
+            cluster,
+            analysis,
+        })
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(added)))
+}
