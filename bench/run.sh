@@ -71,4 +71,11 @@ step "people clustering at scale"
   echo "## 9. People clustering at scale (\`facelens-people-bench\`)"
   "$bin/facelens-people-bench" --faces 10000 --add 100
 } >> bench/RESULTS.md
+step "folder import throughput"
+rm -rf "$work/import-gallery"
+{
+  echo
+  echo "## 10. Folder import (\`facelens-import-bench\`)"
+  "$bin/facelens-import-bench" --photos "$photos" --models "$models" --count 1000 --gallery "$work/import-gallery"
+} >> bench/RESULTS.md
 echo "wrote bench/RESULTS.md"

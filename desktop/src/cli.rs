@@ -431,7 +431,9 @@ fn run_window(cli: &Cli) -> anyhow::Result<ExitCode> {
             .with_title("facelens")
             .with_inner_size([1280.0, 820.0])
             .with_min_inner_size([800.0, 500.0])
-            .with_drag_and_drop(true),
+            .with_drag_and_drop(true)
+            .with_icon(crate::theme::app_icon().unwrap_or_default())
+            .with_app_id("facelens"),
         renderer: eframe::Renderer::Glow,
         ..eframe::NativeOptions::default()
     };

@@ -20,3 +20,29 @@ pub const DROP_OVERLAY: Color32 = Color32::from_rgba_premultiplied(0, 90, 160, 1
 pub const BOX_STROKE: f32 = 2.0;
 /// Eye point radius in points.
 pub const EYE_RADIUS: f32 = 4.0;
+
+/// The app icon (assets/icons/facelens-256.png, drawn from facelens.svg) for the window.
+#[must_use]
+pub fn app_icon() -> Option<egui::IconData> {
+    let img = image::load_from_memory_with_format(
+        include_bytes!("../../assets/icons/facelens-256.png"),
+        image::ImageFormat::Png,
+    )
+    .ok()?
+    .into_rgba8();
+    Some(egui::IconData {
+        width: img.width(),
+        height: img.height(),
+        rgba: img.into_raw(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_app_icon_decodes() {
+        let icon = super::app_icon().expect("icon");
+        assert_eq!((icon.width, icon.height), (256, 256));
+        assert_eq!(icon.rgba.len(), 256 * 256 * 4);
+    }
+}

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use egui::{ProgressBar, RichText};
+use facelens_core::people::PeopleGroup;
 
 use super::{Command, FacelensApp, View};
 use crate::worker::Source;
@@ -245,7 +246,13 @@ impl FacelensApp {
     }
 
     fn groups_ui(&mut self, ui: &mut egui::Ui) {
-        let groups = self.people.snapshot.groups.clone();
+        let groups: Vec<PeopleGroup> = self
+            .people
+            .snapshot
+            .groups
+            .iter()
+            .map(|(g, _)| g.clone())
+            .collect();
         ui.label(format!(
             "{} group(s), {} unsorted face(s)",
             groups.len(),
@@ -255,23 +262,31 @@ impl FacelensApp {
             ui.label("Scan a folder of photos to see the people in them.");
             return;
         }
+        // People seen once (often strangers in the background) do not crowd out the others.
+        let (several, once): (Vec<PeopleGroup>, Vec<PeopleGroup>) =
+            groups.into_iter().partition(|g| g.faces > 1 || g.locked);
+        self.group_grid(ui, "people-groups", &several);
+        if !once.is_empty() {
+            egui::CollapsingHeader::new(format!("Seen in one photo only ({})", once.len()))
+                .show(ui, |ui| self.group_grid(ui, "people-seen-once", &once));
+        }
+    }
+
+    fn group_grid(&mut self, ui: &mut egui::Ui, id: &str, groups: &[PeopleGroup]) {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let per_row = ((ui.available_width() / (THUMB_PX + 60.0)).floor() as usize).max(1);
-        egui::Grid::new("people-groups").show(ui, |ui| {
-            for (i, (g, _)) in groups.iter().enumerate() {
+        egui::Grid::new(id).show(ui, |ui| {
+            for (i, g) in groups.iter().enumerate() {
                 ui.vertical(|ui| {
                     self.face_image(ui, g.representative_face, THUMB_PX);
                     let title = g.name.clone().unwrap_or_else(|| format!("Group {}", g.id));
-                    if ui
-                        .selectable_label(
-                            self.people
-                                .snapshot
-                                .open
-                                .as_ref()
-                                .is_some_and(|(o, _)| *o == g.id),
-                            title,
-                        )
-                        .clicked()
-                    {
+                    let open = self
+                        .people
+                        .snapshot
+                        .open
+                        .as_ref()
+                        .is_some_and(|(o, _)| *o == g.id);
+                    if ui.selectable_label(open, title).clicked() {
                         self.push(Command::OpenGroup(Some(g.id)));
                     }
                     ui.label(format!("{} faces, {} photos", g.faces, g.photos));
