@@ -63,8 +63,10 @@ fn save_snapshot(h: &mut Harness<'static, FacelensApp>, name: &str) {
                     .to_image();
             let options = egui_kittest::SnapshotOptions::new()
                 .output_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots"))
-                // A few pixels of anti-aliasing may differ between software renderer builds.
-                .max_failed_pixels(50);
+                // Anti-aliased edges may differ a little between renderers and CPUs (lavapipe's
+                // rasteriser follows the CPU's vector width); a changed label or layout moves
+                // thousands of pixels.
+                .max_failed_pixels(300);
             if let Err(e) = egui_kittest::try_image_snapshot_options(&body, name, &options) {
                 panic!("snapshot {name}: {e}");
             }
