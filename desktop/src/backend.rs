@@ -116,7 +116,8 @@ impl LocalBackend {
     }
 }
 
-fn decode_thumb(png: &[u8]) -> Option<RgbImage> {
+/// A stored PNG thumbnail as pixels (`None` when it does not decode).
+pub(crate) fn decode_thumb(png: &[u8]) -> Option<RgbImage> {
     image::load_from_memory_with_format(png, image::ImageFormat::Png)
         .ok()
         .map(image::DynamicImage::into_rgb8)

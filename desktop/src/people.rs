@@ -11,7 +11,7 @@ use facelens_core::people::scan::{ScanReport, scan};
 use facelens_core::people::{PeopleGroup, PhotoMatch, ScannedFace};
 use image::RgbImage;
 
-use crate::backend::LocalBackend;
+use crate::backend::{LocalBackend, decode_thumb};
 use crate::worker::Event;
 
 /// A people job.
@@ -80,18 +80,18 @@ pub enum PeopleEvent {
     Found(Vec<(PhotoMatch, Option<RgbImage>)>),
 }
 
-fn decode(png: &[u8]) -> Option<RgbImage> {
-    image::load_from_memory_with_format(png, image::ImageFormat::Png)
-        .ok()
-        .map(image::DynamicImage::into_rgb8)
-}
-
 fn snapshot(
     local: &LocalBackend,
     open: Option<u64>,
 ) -> Result<PeopleSnapshot, facelens_core::GalleryError> {
-    let people = local.gallery().people()?;
-    let thumb = |face: u64| people.thumbnail_png(face).ok().as_deref().and_then(decode);
+    let people = local.gallery().people();
+    let thumb = |face: u64| {
+        people
+            .thumbnail_png(face)
+            .ok()
+            .as_deref()
+            .and_then(decode_thumb)
+    };
     let groups = people
         .groups()?
         .into_iter()
@@ -142,15 +142,14 @@ pub fn run(local: &mut LocalBackend, job: PeopleJob, send: &impl Fn(Event)) -> b
         }
         PeopleJob::Scan(dir, cancel) => {
             let (pipeline, gallery) = local.parts_mut();
-            let result = gallery.people().map_err(Into::into).and_then(|people| {
-                scan(pipeline, &people, &dir, &params, &cancel, &mut |p| {
-                    #[allow(clippy::cast_precision_loss)]
-                    send(Event::People(PeopleEvent::ScanProgress {
-                        done: p.done,
-                        total: p.total,
-                        eta_secs: p.eta_ms.map(|ms| ms as f64 / 1000.0),
-                    }));
-                })
+            let people = gallery.people();
+            let result = scan(pipeline, &people, &dir, &params, &cancel, &mut |p| {
+                #[allow(clippy::cast_precision_loss)]
+                send(Event::People(PeopleEvent::ScanProgress {
+                    done: p.done,
+                    total: p.total,
+                    eta_secs: p.eta_ms.map(|ms| ms as f64 / 1000.0),
+                }));
             });
             match result {
                 Ok(report) => send(Event::People(PeopleEvent::ScanDone(report))),
@@ -163,7 +162,7 @@ pub fn run(local: &mut LocalBackend, job: PeopleJob, send: &impl Fn(Event)) -> b
             true
         }
         PeopleJob::Name(group, name) => {
-            let r = local.gallery().people().and_then(|p| p.name(group, &name));
+            let r = local.gallery().people().name(group, &name);
             if let Err(e) = r {
                 send(Event::Error(format!("could not name the group: {e}")));
             }
@@ -171,7 +170,7 @@ pub fn run(local: &mut LocalBackend, job: PeopleJob, send: &impl Fn(Event)) -> b
             true
         }
         PeopleJob::Merge { into, from } => {
-            let r = local.gallery().people().and_then(|p| p.merge(into, from));
+            let r = local.gallery().people().merge(into, from);
             if let Err(e) = r {
                 send(Event::Error(format!("could not merge: {e}")));
             }
@@ -179,10 +178,7 @@ pub fn run(local: &mut LocalBackend, job: PeopleJob, send: &impl Fn(Event)) -> b
             true
         }
         PeopleJob::MoveFace { face, group, open } => {
-            let r = local
-                .gallery()
-                .people()
-                .and_then(|p| p.move_face(face, group));
+            let r = local.gallery().people().move_face(face, group);
             if let Err(e) = r {
                 send(Event::Error(format!("could not move the face: {e}")));
             }
@@ -190,15 +186,19 @@ pub fn run(local: &mut LocalBackend, job: PeopleJob, send: &impl Fn(Event)) -> b
             true
         }
         PeopleJob::Find(embedding) => {
-            let r = local.gallery().people().and_then(|p| {
-                let found = p.find(&embedding, 200)?;
-                Ok(found
+            let p = local.gallery().people();
+            let r = p.find(&embedding, 200).map(|found| {
+                found
                     .into_iter()
                     .map(|m| {
-                        let t = p.thumbnail_png(m.face).ok().as_deref().and_then(decode);
+                        let t = p
+                            .thumbnail_png(m.face)
+                            .ok()
+                            .as_deref()
+                            .and_then(decode_thumb);
                         (m, t)
                     })
-                    .collect())
+                    .collect()
             });
             match r {
                 Ok(found) => send(Event::People(PeopleEvent::Found(found))),

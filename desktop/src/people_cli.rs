@@ -44,7 +44,7 @@ fn eta_text(p: &ScanProgress) -> String {
 /// Bad input, a failed analysis or a database error.
 pub fn run(cli: &Cli, action: &PeopleAction) -> anyhow::Result<ExitCode> {
     let gallery = open_gallery(cli)?;
-    let people = gallery.people()?;
+    let people = gallery.people();
     let params = Params::default();
     match action {
         PeopleAction::Scan { dir, json } => {
@@ -220,7 +220,7 @@ fn query_embedding(pipeline: &mut Pipeline, path: &Path, face: usize) -> anyhow:
 pub fn find(cli: &Cli, image: &str, limit: usize, json: bool) -> anyhow::Result<ExitCode> {
     let (path, face) = split_face(image)?;
     let gallery = open_gallery(cli)?;
-    let people = gallery.people()?;
+    let people = gallery.people();
     let mut pipeline = load(cli)?;
     let embedding = query_embedding(&mut pipeline, &path, face)?;
     let photos = people.find(&embedding, limit)?;

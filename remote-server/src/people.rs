@@ -35,7 +35,7 @@ async fn with_people<T: Send + 'static>(
     f: impl FnOnce(&facelens_core::people::People<'_>) -> Result<T, GalleryError> + Send + 'static,
 ) -> ApiResult<T> {
     let gallery = st.gallery()?;
-    blocking(move || g(gallery.people().and_then(|p| f(&p)))).await
+    blocking(move || g(f(&gallery.people()))).await
 }
 
 /// The groups, largest first, and the unsorted faces.
@@ -165,8 +165,8 @@ pub async fn add_photo(
     req: Request,
 ) -> ApiResult<(StatusCode, Json<PhotoAdded>)> {
     let _admitted = st.admit()?;
-    // The library must exist before any work is done for it.
-    with_people(&st, |_| Ok(())).await?;
+    // A role without the gallery refuses before any analysis is done.
+    st.gallery()?;
     let (analysis, pre) = st
         .deadline(async { analyse_request(&st, req, 0, false).await })
         .await?;

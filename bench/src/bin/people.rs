@@ -128,7 +128,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dir = tempfile::tempdir().context("temporary gallery")?;
     let gallery = Gallery::open(dir.path())?;
-    let people = gallery.people()?;
+    let people = gallery.people();
     let params = Params::default();
     let mut rng = Rng(0x51_7CC1_B727_220A);
     let n_people = (args.faces / 10).max(2);

@@ -202,58 +202,39 @@ impl PgStore {
     }
 
     pub(crate) fn enrol(&self, face: &ValidFace) -> Result<u64, GalleryError> {
-        let mut c = self.client()?;
-        let mut tx = c.transaction().map_err(self.err())?;
-        let id = insert_face(&mut tx, face, now_unix_s()).map_err(self.err())?;
-        tx.commit().map_err(self.err())?;
-        Ok(api_id(id))
+        self.transaction(|tx| insert_face(tx, face, now_unix_s()).map_err(self.err()))
+            .map(api_id)
     }
 
     pub(crate) fn import(&self, faces: &[ImportedFace]) -> Result<(), GalleryError> {
-        let mut c = self.client()?;
-        let mut tx = c.transaction().map_err(self.err())?;
-        for f in faces {
-            insert_face(&mut tx, &f.face, f.enrolled_at_unix_s).map_err(self.err())?;
-        }
-        tx.commit().map_err(self.err())
+        self.transaction(|tx| {
+            for f in faces {
+                insert_face(tx, &f.face, f.enrolled_at_unix_s).map_err(self.err())?;
+            }
+            Ok(())
+        })
     }
 
     pub(crate) fn rename(&self, id: u64, name: &str) -> Result<(), GalleryError> {
         let rid = rowid(id).ok_or(GalleryError::NoSuchEntry(id))?;
-        let mut c = self.client()?;
-        let mut tx = c.transaction().map_err(self.err())?;
-        let old: i64 = tx
-            .query_opt(
-                "SELECT person_id FROM faces WHERE id = $1 FOR UPDATE",
-                &[&rid],
-            )
-            .map_err(self.err())?
-            .ok_or(GalleryError::NoSuchEntry(id))?
-            .get(0);
-        let new = person_id_for(&mut tx, name).map_err(self.err())?;
-        tx.execute(
-            "UPDATE faces SET person_id = $1 WHERE id = $2",
-            &[&new, &rid],
-        )
-        .map_err(self.err())?;
-        drop_person_if_empty(&mut tx, old).map_err(self.err())?;
-        tx.commit().map_err(self.err())
+        self.transaction(|tx| {
+            if reassign_face(tx, rid, name).map_err(self.err())? {
+                Ok(())
+            } else {
+                Err(GalleryError::NoSuchEntry(id))
+            }
+        })
     }
 
     pub(crate) fn delete(&self, id: u64) -> Result<(), GalleryError> {
         let rid = rowid(id).ok_or(GalleryError::NoSuchEntry(id))?;
-        let mut c = self.client()?;
-        let mut tx = c.transaction().map_err(self.err())?;
-        let person: i64 = tx
-            .query_opt(
-                "DELETE FROM faces WHERE id = $1 RETURNING person_id",
-                &[&rid],
-            )
-            .map_err(self.err())?
-            .ok_or(GalleryError::NoSuchEntry(id))?
-            .get(0);
-        drop_person_if_empty(&mut tx, person).map_err(self.err())?;
-        tx.commit().map_err(self.err())
+        self.transaction(|tx| {
+            if delete_face(tx, rid).map_err(self.err())? {
+                Ok(())
+            } else {
+                Err(GalleryError::NoSuchEntry(id))
+            }
+        })
     }
 
     pub(crate) fn nearest(&self, v: &[f32], want: usize) -> Result<Vec<Hit>, GalleryError> {
@@ -384,6 +365,48 @@ pub(crate) fn person_id_for(
             .query_one("SELECT id FROM persons WHERE name = $1", &[&name])?
             .get(0)),
     }
+}
+
+/// Deletes a face, and its person when it was their last; `false` when there is no such face.
+pub(crate) fn delete_face(
+    tx: &mut postgres::Transaction<'_>,
+    rid: i64,
+) -> Result<bool, postgres::Error> {
+    let Some(person) = tx.query_opt(
+        "DELETE FROM faces WHERE id = $1 RETURNING person_id",
+        &[&rid],
+    )?
+    else {
+        return Ok(false);
+    };
+    drop_person_if_empty(tx, person.get(0))?;
+    Ok(true)
+}
+
+/// Gives a face to the person called `name` (created if needed; the old person goes when this
+/// was their last face); `false` when there is no such face.
+pub(crate) fn reassign_face(
+    tx: &mut postgres::Transaction<'_>,
+    rid: i64,
+    name: &str,
+) -> Result<bool, postgres::Error> {
+    let Some(old) = tx.query_opt(
+        "SELECT person_id FROM faces WHERE id = $1 FOR UPDATE",
+        &[&rid],
+    )?
+    else {
+        return Ok(false);
+    };
+    let old: i64 = old.get(0);
+    let new = person_id_for(tx, name)?;
+    if new != old {
+        tx.execute(
+            "UPDATE faces SET person_id = $1 WHERE id = $2",
+            &[&new, &rid],
+        )?;
+        drop_person_if_empty(tx, old)?;
+    }
+    Ok(true)
 }
 
 pub(crate) fn drop_person_if_empty(

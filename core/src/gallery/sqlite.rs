@@ -266,61 +266,38 @@ impl SqliteStore {
     }
 
     pub(crate) fn enrol(&self, face: &ValidFace) -> Result<u64, GalleryError> {
-        let mut g = self.lock()?;
-        let id = {
-            let tx = self.write_tx(&mut g.conn)?;
-            let id = insert_face(&tx, face, now_unix_s()).map_err(self.err())?;
-            tx.commit().map_err(self.err())?;
-            id
-        };
-        g.follow_write(&self.db_path);
-        Ok(api_id(id))
+        self.write(|tx| insert_face(tx, face, now_unix_s()).map_err(self.err()))
+            .map(api_id)
     }
 
     pub(crate) fn import(&self, faces: &[ImportedFace]) -> Result<(), GalleryError> {
-        let mut g = self.lock()?;
-        {
-            let tx = self.write_tx(&mut g.conn)?;
+        self.write(|tx| {
             for f in faces {
-                insert_face(&tx, &f.face, f.enrolled_at_unix_s).map_err(self.err())?;
+                insert_face(tx, &f.face, f.enrolled_at_unix_s).map_err(self.err())?;
             }
-            tx.commit().map_err(self.err())?;
-        }
-        g.follow_write(&self.db_path);
-        Ok(())
+            Ok(())
+        })
     }
 
     pub(crate) fn rename(&self, id: u64, name: &str) -> Result<(), GalleryError> {
         let rid = rowid(id).ok_or(GalleryError::NoSuchEntry(id))?;
         let mut g = self.lock()?;
         let tx = self.write_tx(&mut g.conn)?;
-        let old = person_of(&tx, id)
-            .map_err(self.err())?
-            .ok_or(GalleryError::NoSuchEntry(id))?;
-        let new = person_id_for(&tx, name).map_err(self.err())?;
-        tx.execute(
-            "UPDATE faces SET person_id = ?1 WHERE id = ?2",
-            params![new, rid],
-        )
-        .map_err(self.err())?;
-        drop_person_if_empty(&tx, old).map_err(self.err())?;
+        if !reassign_face(&tx, rid, name).map_err(self.err())? {
+            return Err(GalleryError::NoSuchEntry(id));
+        }
         tx.commit().map_err(self.err())
     }
 
     pub(crate) fn delete(&self, id: u64) -> Result<(), GalleryError> {
         let rid = rowid(id).ok_or(GalleryError::NoSuchEntry(id))?;
-        let mut g = self.lock()?;
-        {
-            let tx = self.write_tx(&mut g.conn)?;
-            let person = person_of(&tx, id)
-                .map_err(self.err())?
-                .ok_or(GalleryError::NoSuchEntry(id))?;
-            remove_face(&tx, rid).map_err(self.err())?;
-            drop_person_if_empty(&tx, person).map_err(self.err())?;
-            tx.commit().map_err(self.err())?;
-        }
-        g.follow_write(&self.db_path);
-        Ok(())
+        self.write(|tx| {
+            if delete_face(tx, rid).map_err(self.err())? {
+                Ok(())
+            } else {
+                Err(GalleryError::NoSuchEntry(id))
+            }
+        })
     }
 
     pub(crate) fn nearest(&self, v: &[f32], want: usize) -> Result<Vec<Hit>, GalleryError> {
@@ -549,14 +526,38 @@ pub(crate) fn remove_face(tx: &Connection, rid: i64) -> rusqlite::Result<()> {
 }
 
 /// The person a face belongs to, or `None` when there is no such face.
-fn person_of(tx: &rusqlite::Transaction<'_>, id: u64) -> rusqlite::Result<Option<i64>> {
-    let Some(rid) = rowid(id) else {
-        return Ok(None);
-    };
+fn person_of(tx: &Connection, rid: i64) -> rusqlite::Result<Option<i64>> {
     tx.query_row("SELECT person_id FROM faces WHERE id = ?1", [rid], |r| {
         r.get(0)
     })
     .optional()
+}
+
+/// Deletes a face, and its person when it was their last; `false` when there is no such face.
+pub(crate) fn delete_face(tx: &Connection, rid: i64) -> rusqlite::Result<bool> {
+    let Some(person) = person_of(tx, rid)? else {
+        return Ok(false);
+    };
+    remove_face(tx, rid)?;
+    drop_person_if_empty(tx, person)?;
+    Ok(true)
+}
+
+/// Gives a face to the person called `name` (created if needed; the old person goes when this
+/// was their last face); `false` when there is no such face.
+pub(crate) fn reassign_face(tx: &Connection, rid: i64, name: &str) -> rusqlite::Result<bool> {
+    let Some(old) = person_of(tx, rid)? else {
+        return Ok(false);
+    };
+    let new = person_id_for(tx, name)?;
+    if new != old {
+        tx.execute(
+            "UPDATE faces SET person_id = ?1 WHERE id = ?2",
+            params![new, rid],
+        )?;
+        drop_person_if_empty(tx, old)?;
+    }
+    Ok(true)
 }
 
 /// The id of the person called `name`, created if there is none.

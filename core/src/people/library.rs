@@ -366,21 +366,6 @@ impl<'g> People<'g> {
         })
     }
 
-    /// The photos a group's faces come from, sorted by path.
-    ///
-    /// # Errors
-    /// [`GalleryError::NoSuchGroup`], or a database error.
-    pub fn photos_of(&self, group: u64) -> Result<Vec<String>, GalleryError> {
-        let mut photos: Vec<String> = self
-            .faces(Some(group))?
-            .into_iter()
-            .map(|f| f.photo)
-            .collect();
-        photos.sort();
-        photos.dedup();
-        Ok(photos)
-    }
-
     /// Names a group (or renames it). Its faces that are not low quality are enrolled in the
     /// gallery under `name` (faces enrolled earlier move to the new name); the group is locked.
     /// Returns how many faces the person now has from this group.
@@ -577,21 +562,6 @@ impl<'g> People<'g> {
         out.sort_by(|a, b| b.cosine.total_cmp(&a.cosine).then(a.photo.cmp(&b.photo)));
         out.truncate(limit);
         Ok(out)
-    }
-
-    /// The embedding of a scanned face (to find that person elsewhere).
-    ///
-    /// # Errors
-    /// [`GalleryError::NoSuchFace`], or a database error.
-    pub fn embedding(&self, face: u64) -> Result<Vec<f32>, GalleryError> {
-        let fid = face_rowid(face)?;
-        self.read(|tx| {
-            let rows = tx.rows(
-                "SELECT embedding FROM library_faces WHERE id = $1",
-                &[fid.into()],
-            )?;
-            embedding_of(one(&rows).ok_or(GalleryError::NoSuchFace(face))?)
-        })
     }
 }
 

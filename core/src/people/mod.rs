@@ -18,7 +18,6 @@ mod sql;
 use serde::{Deserialize, Serialize};
 
 use crate::api::BoxPx;
-use crate::error::GalleryError;
 use crate::gallery::Gallery;
 
 pub use library::{NewScannedFace, People};
@@ -93,13 +92,11 @@ pub struct ClusterReport {
 
 impl Gallery {
     /// The people library in this gallery's database.
-    ///
-    /// # Errors
-    /// None today; kept fallible so a store without a library can say so.
-    pub fn people(&self) -> Result<People<'_>, GalleryError> {
-        Ok(match self {
+    #[must_use]
+    pub fn people(&self) -> People<'_> {
+        match self {
             Self::Sqlite(s) => People::sqlite(s),
             Self::Postgres(p) => People::postgres(p),
-        })
+        }
     }
 }

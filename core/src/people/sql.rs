@@ -160,18 +160,6 @@ impl SqliteTx<'_> {
         }
         Ok(st)
     }
-
-    fn person_of(&self, gallery_face: i64) -> Result<Option<i64>, GalleryError> {
-        let mut this = SqliteTx {
-            conn: self.conn,
-            store: self.store,
-        };
-        let rows = this.rows(
-            "SELECT person_id FROM faces WHERE id = $1",
-            &[gallery_face.into()],
-        )?;
-        one(&rows).map(Val::int).transpose()
-    }
 }
 
 impl PeopleTx for SqliteTx<'_> {
@@ -208,27 +196,13 @@ impl PeopleTx for SqliteTx<'_> {
     }
 
     fn unenrol(&mut self, gallery_face: i64) -> Result<(), GalleryError> {
-        let Some(person) = self.person_of(gallery_face)? else {
-            return Ok(());
-        };
-        sqlite::remove_face(self.conn, gallery_face).map_err(self.store.err())?;
-        sqlite::drop_person_if_empty(self.conn, person).map_err(self.store.err())
+        sqlite::delete_face(self.conn, gallery_face)
+            .map(|_| ())
+            .map_err(self.store.err())
     }
 
     fn move_enrolled(&mut self, gallery_face: i64, name: &str) -> Result<bool, GalleryError> {
-        let Some(old) = self.person_of(gallery_face)? else {
-            return Ok(false);
-        };
-        let err = self.store.err();
-        let new = sqlite::person_id_for(self.conn, name).map_err(&err)?;
-        if new != old {
-            self.exec(
-                "UPDATE faces SET person_id = $1 WHERE id = $2",
-                &[new.into(), gallery_face.into()],
-            )?;
-            sqlite::drop_person_if_empty(self.conn, old).map_err(&err)?;
-        }
-        Ok(true)
+        sqlite::reassign_face(self.conn, gallery_face, name).map_err(self.store.err())
     }
 }
 
@@ -307,43 +281,12 @@ impl PeopleTx for PgTx<'_, '_> {
     }
 
     fn unenrol(&mut self, gallery_face: i64) -> Result<(), GalleryError> {
-        let err = self.store.err();
-        let person = self
-            .tx
-            .query_opt(
-                "DELETE FROM faces WHERE id = $1 RETURNING person_id",
-                &[&gallery_face],
-            )
-            .map_err(&err)?;
-        if let Some(p) = person {
-            pg::drop_person_if_empty(self.tx, p.get(0)).map_err(&err)?;
-        }
-        Ok(())
+        pg::delete_face(self.tx, gallery_face)
+            .map(|_| ())
+            .map_err(self.store.err())
     }
 
     fn move_enrolled(&mut self, gallery_face: i64, name: &str) -> Result<bool, GalleryError> {
-        let err = self.store.err();
-        let Some(old) = self
-            .tx
-            .query_opt(
-                "SELECT person_id FROM faces WHERE id = $1 FOR UPDATE",
-                &[&gallery_face],
-            )
-            .map_err(&err)?
-        else {
-            return Ok(false);
-        };
-        let old: i64 = old.get(0);
-        let new = pg::person_id_for(self.tx, name).map_err(&err)?;
-        if new != old {
-            self.tx
-                .execute(
-                    "UPDATE faces SET person_id = $1 WHERE id = $2",
-                    &[&new, &gallery_face],
-                )
-                .map_err(&err)?;
-            pg::drop_person_if_empty(self.tx, old).map_err(&err)?;
-        }
-        Ok(true)
+        pg::reassign_face(self.tx, gallery_face, name).map_err(self.store.err())
     }
 }

@@ -104,7 +104,7 @@ fn scanning_the_labelled_photos_groups_them_by_person() {
     copy_photos(&dir, first, photos.path());
     let g = tempfile::tempdir().expect("tempdir");
     let gallery = Gallery::open(g.path()).expect("gallery");
-    let people = gallery.people().expect("people");
+    let people = gallery.people();
     let params = Params::default();
     let cancel = AtomicBool::new(false);
     let mut seen = Vec::new();
@@ -163,7 +163,7 @@ fn scanning_the_labelled_photos_groups_them_by_person() {
     };
     let g2 = tempfile::tempdir().expect("tempdir");
     let gallery2 = Gallery::open(g2.path()).expect("gallery");
-    let people2 = gallery2.people().expect("people");
+    let people2 = gallery2.people();
     scan(
         &mut p,
         &people2,
@@ -275,7 +275,7 @@ fn library_edits_keep_the_rules_and_fail_whole_on_postgres() {
 
 fn library_edits_keep_the_rules_and_fail_whole(b: &Backend) {
     let gallery = b.open();
-    let people = gallery.people().expect("people");
+    let people = gallery.people();
     let params = Params::default();
     // Person A on axis 0, person B on axis 1; one photo shows both; one face is low quality.
     let a1 = add(&people, "/p/1.jpg", &[(unit(0, 10, 0.2), false)]);
