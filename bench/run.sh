@@ -6,7 +6,11 @@
 # 77 min, about 55 of them building the three 1M indexes (usearch added random 512-d vectors at
 # 552/s as f32, 833/s as f16 and 1688/s as i8 there); FACELENS_BENCH_SIZES=10000,100000 leaves
 # those out.
+# The gallery store and index sections (§11) fill an embedded gallery to 1M synthetic faces
+# through the product's own import (about 45 min on 2 cores); FACELENS_BENCH_STORE_SIZES=0,100000
+# keeps it short. Postgres is measured the same way with --gallery postgres://… (see §11).
 # Knobs: FACELENS_BENCH_RUNS (9), FACELENS_BENCH_SIZES (10000,100000,1000000),
+#        FACELENS_BENCH_STORE_SIZES (0,100000,1000000),
 #        FACELENS_BENCH_QUANTISED_MAX (1000000: largest size also built as f16 and i8),
 #        FACELENS_BENCH_PHOTOS (../shared/testdata/faces).
 set -euo pipefail
@@ -77,5 +81,24 @@ rm -rf "$work/import-gallery"
   echo
   echo "## 10. Folder import (\`facelens-import-bench\`)"
   "$bin/facelens-import-bench" --photos "$photos" --models "$models" --count 1000 --gallery "$work/import-gallery"
+} >> bench/RESULTS.md
+step "gallery store and index at scale"
+store_sizes=${FACELENS_BENCH_STORE_SIZES:-0,100000,1000000}
+{
+  echo
+  echo "## 11. Gallery store at scale (\`facelens-store-bench\`, \`facelens-index-bench\`)"
+  echo
+  echo "Through \`Gallery\` (i8 HNSW candidates, exact f32 re-rank from the database), SQLite:"
+  echo
+  for set in faces random; do
+    rm -rf "$work/store-$set"
+    "$bin/facelens-store-bench" --gallery "$work/store-$set" --sizes "$store_sizes" --set "$set" \
+      --models "$models" --photos "$photos" | { [ "$set" = faces ] && cat || tail -n +3; }
+    rm -rf "$work/store-$set"
+  done
+  echo
+  echo "The index alone, by search breadth (100 000 synthetic faces):"
+  echo
+  "$bin/facelens-index-bench" --size 100000 --set faces
 } >> bench/RESULTS.md
 echo "wrote bench/RESULTS.md"

@@ -33,11 +33,10 @@ pub mod sqlite;
 /// Environment variable that overrides the default gallery location (a folder or a URL).
 pub const GALLERY_DIR_ENV: &str = "FACELENS_GALLERY_DIR";
 
-/// Galleries up to this many entries are searched exactly (every entry compared), larger ones
-/// through the HNSW graph. Measured here (usearch with SIMD kernels, f32, 2-core machine): an
-/// exact search of 20 000 vectors took 1.9 ms, HNSW 0.9 ms but it found only 24 % of the true
-/// top-10 on random 512-d vectors; a desktop gallery is far smaller, and its user expects the
-/// true nearest person.
+/// Galleries up to this many entries are searched exactly (every entry's i8 copy compared), larger
+/// ones through the HNSW graph; either way the candidates are re-ranked by their f32 embeddings.
+/// An exact scan of 20 000 vectors takes about 2 ms here, and a desktop gallery is far smaller:
+/// its user gets the true nearest person.
 pub const EXACT_SEARCH_MAX_ENTRIES: usize = 20_000;
 
 /// The embedding model every stored vector comes from (manifest id and sha256 prefix). A gallery

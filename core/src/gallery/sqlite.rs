@@ -35,6 +35,9 @@ use crate::error::GalleryError;
 
 /// The database file inside a gallery folder.
 pub const DB_FILE: &str = "gallery.db";
+/// Index additions applied together while catching up or rebuilding (bounds the memory held).
+const CATCH_UP_BATCH: usize = 8192;
+
 /// The saved index cache inside a gallery folder.
 pub const INDEX_FILE: &str = "index.usearch";
 const SCHEMA_VERSION: i64 = 2;
@@ -300,33 +303,44 @@ impl SqliteStore {
         })
     }
 
+    /// The `want` faces nearest `v` by exact cosine: the index proposes candidates, and each is
+    /// re-ranked with the f32 embedding stored in its row.
     pub(crate) fn nearest(&self, v: &[f32], want: usize) -> Result<Vec<Hit>, GalleryError> {
         let mut g = self.lock()?;
         g.catch_up(&self.db_path)?;
-        let found = g.index.nearest(v, want)?;
+        let found = g
+            .index
+            .candidates(v, want.max(super::index::RERANK_CANDIDATES))?;
         let mut st = g
             .conn
             .prepare_cached(
-                "SELECT f.person_id, p.name FROM faces f JOIN persons p ON p.id = f.person_id
-                 WHERE f.id = ?1",
+                "SELECT f.person_id, p.name, f.embedding FROM faces f
+                 JOIN persons p ON p.id = f.person_id WHERE f.id = ?1",
             )
             .map_err(self.err())?;
         let mut hits = Vec::with_capacity(found.len());
-        for (face_id, cosine) in found {
+        for face_id in found {
             let Some(rid) = rowid(face_id) else { continue };
-            let row: Option<(i64, String)> = st
-                .query_row([rid], |r| Ok((r.get(0)?, r.get(1)?)))
+            let row: Option<(i64, String, Vec<u8>)> = st
+                .query_row([rid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()
                 .map_err(self.err())?;
-            if let Some((person_id, name)) = row {
-                hits.push(Hit {
-                    face_id,
-                    person_id: api_id(person_id),
-                    name,
-                    cosine,
-                });
-            }
+            let Some((person_id, name, blob)) = row else {
+                continue;
+            };
+            let stored = embedding_from_le_bytes(&blob).ok_or_else(|| GalleryError::Corrupt {
+                path: self.db_path.clone(),
+                detail: format!("face {face_id} has an embedding of {} bytes", blob.len()),
+            })?;
+            hits.push(Hit {
+                face_id,
+                person_id: api_id(person_id),
+                name,
+                cosine: crate::models::embedder::cosine(v, &stored),
+            });
         }
+        hits.sort_by(|a, b| b.cosine.total_cmp(&a.cosine));
+        hits.truncate(want);
         Ok(hits)
     }
 }
@@ -352,6 +366,10 @@ impl Inner {
             )
             .map_err(err)?;
         let mut rows = st.query([self.index.seq]).map_err(err)?;
+        // Consecutive additions go to the index together (on all cores when there are many);
+        // a removal first applies the additions logged before it, so the log's order is kept.
+        let mut adds: Vec<(u64, Vec<f32>)> = Vec::new();
+        let mut last = self.index.seq;
         while let Some(r) = rows.next().map_err(err)? {
             let seq: i64 = r.get(0).map_err(err)?;
             let face_id = api_id(r.get(1).map_err(err)?);
@@ -363,16 +381,34 @@ impl Inner {
                         path: db_path.to_path_buf(),
                         detail: format!("face {face_id} has an embedding of {} bytes", b.len()),
                     })?;
-                    self.index.upsert(face_id, &v)?;
+                    adds.push((face_id, v));
                 }
                 // Added, then removed before we saw it: the removal follows in the log.
                 (OP_ADD, None) => {}
-                _ => self.index.remove(face_id)?,
+                _ => {
+                    apply(&mut self.index, &mut adds, last)?;
+                    self.index.remove(face_id)?;
+                }
             }
-            self.index.seq = seq;
+            last = seq;
+            if adds.len() >= CATCH_UP_BATCH {
+                apply(&mut self.index, &mut adds, last)?;
+            }
         }
-        Ok(())
+        apply(&mut self.index, &mut adds, last)
     }
+}
+
+/// Adds `adds` to `index`, which then reflects the change log up to `seq`.
+fn apply(
+    index: &mut VectorIndex,
+    adds: &mut Vec<(u64, Vec<f32>)>,
+    seq: i64,
+) -> Result<(), GalleryError> {
+    index.upsert_many(adds)?;
+    adds.clear();
+    index.seq = seq;
+    Ok(())
 }
 
 impl Drop for SqliteStore {
@@ -473,13 +509,19 @@ fn rebuild_index(conn: &mut Connection, db_path: &Path) -> Result<VectorIndex, G
     {
         let mut st = tx.prepare("SELECT id, embedding FROM faces").map_err(err)?;
         let mut rows = st.query([]).map_err(err)?;
+        let mut batch = Vec::with_capacity(CATCH_UP_BATCH);
         while let Some(r) = rows.next().map_err(err)? {
             let id: i64 = r.get(0).map_err(err)?;
             let blob: Vec<u8> = r.get(1).map_err(err)?;
             if let Some(v) = embedding_from_le_bytes(&blob) {
-                index.upsert(api_id(id), &v)?;
+                batch.push((api_id(id), v));
+            }
+            if batch.len() == CATCH_UP_BATCH {
+                index.upsert_many(&batch)?;
+                batch.clear();
             }
         }
+        index.upsert_many(&batch)?;
     }
     tx.commit().map_err(err)?;
     Ok(index)
