@@ -84,7 +84,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let load = || Config::load(cli.config.as_deref(), std::env::vars());
+    let load = || Config::load(cli.config.as_deref());
     match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi => println!("{}", crate::openapi::json()),
         Command::CheckConfig => {

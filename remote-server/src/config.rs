@@ -1,5 +1,6 @@
-//! Layered configuration: built-in defaults, then a TOML file, then `FACELENS_*` environment
-//! variables (one per field, upper-cased), validated before anything starts.
+//! Layered configuration with `figment`: built-in defaults, then a TOML file, then `FACELENS_*`
+//! environment variables (one per field, upper-cased; the field names come from the struct
+//! itself), validated before anything starts.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -67,6 +68,8 @@ pub struct Config {
     /// This process's role.
     pub role: Role,
     /// Accepted bearer tokens. Empty = no authentication (loopback only, unless allowed below).
+    /// A list, or one string of comma-separated tokens (as `FACELENS_TOKENS` gives them).
+    #[serde(deserialize_with = "list_or_commas")]
     pub tokens: Vec<String>,
     /// Allow listening beyond loopback without tokens (behind an authenticating proxy).
     pub allow_unauthenticated: bool,
@@ -144,39 +147,35 @@ impl Default for Config {
     }
 }
 
-/// Fields that can come from the environment, and how their text is read.
-const ENV_FIELDS: [(&str, Kind); 23] = [
-    ("listen", Kind::Text),
-    ("role", Kind::Text),
-    ("tokens", Kind::List),
-    ("allow_unauthenticated", Kind::Bool),
-    ("tls_cert", Kind::Text),
-    ("tls_key", Kind::Text),
-    ("models_dir", Kind::Text),
-    ("gallery", Kind::Text),
-    ("provider", Kind::Text),
-    ("threads", Kind::Int),
-    ("max_body_mib", Kind::Int),
-    ("max_pixels", Kind::Int),
-    ("max_faces", Kind::Int),
-    ("max_inflight", Kind::Int),
-    ("queue_depth", Kind::Int),
-    ("batch_max", Kind::Int),
-    ("batch_wait_ms", Kind::Int),
-    ("timeout_ms", Kind::Int),
-    ("header_timeout_ms", Kind::Int),
-    ("preprocess_url", Kind::Text),
-    ("embed_url", Kind::Text),
-    ("analyze_url", Kind::Text),
-    ("upstream_token", Kind::Text),
-];
+/// `tokens` as a list, or as one comma-separated string (empty items dropped).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match ListOrText::deserialize(d)? {
+        ListOrText::List(v) => v,
+        ListOrText::Text(t) => t
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
 
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Text,
-    Int,
-    Bool,
-    List,
+/// The prefix of the environment variables.
+const ENV_PREFIX: &str = "FACELENS_";
+
+/// The field names, from the struct's own serialisation (so the environment layer can never
+/// fall out of step with it). Other `FACELENS_*` variables (the core's, the tests') are not ours.
+fn field_names() -> Vec<String> {
+    match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// A configuration that cannot be used.
@@ -233,39 +232,12 @@ fn redact(msg: &str, secrets: &[String]) -> String {
         .fold(msg.to_owned(), |m, s| m.replace(s.as_str(), "***"))
 }
 
-fn parse_env(key: &str, kind: Kind, value: &str) -> Result<toml::Value, ConfigError> {
-    let bad = |what: &str| ConfigError::Parse {
-        origin: format!("FACELENS_{}", key.to_ascii_uppercase()),
-        detail: format!("expected {what}, got `{value}`"),
-    };
-    Ok(match kind {
-        Kind::Text => toml::Value::String(value.to_owned()),
-        Kind::Int => toml::Value::Integer(value.trim().parse().map_err(|_| bad("an integer"))?),
-        Kind::Bool => match value.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" => toml::Value::Boolean(true),
-            "0" | "false" | "no" | "" => toml::Value::Boolean(false),
-            _ => return Err(bad("true or false")),
-        },
-        Kind::List => toml::Value::Array(
-            value
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| toml::Value::String(s.to_owned()))
-                .collect(),
-        ),
-    })
-}
-
 impl Config {
-    /// Defaults, then `file` (if any), then the `FACELENS_*` variables in `env`; validated.
+    /// Defaults, then `file` (if any), then this process's `FACELENS_*` variables; validated.
     ///
     /// # Errors
     /// Unreadable file, unknown keys, wrong types, or values that fail [`Config::validate`].
-    pub fn load(
-        file: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let text = match file {
             Some(path) => Some((
                 std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -276,21 +248,18 @@ impl Config {
             )),
             None => None,
         };
-        Self::from_text(text.as_ref().map(|(t, o)| (t.as_str(), o.as_str())), env)
+        Self::from_text(text.as_ref().map(|(t, o)| (t.as_str(), o.as_str())))
     }
 
     /// As [`Config::load`], with the file's text (and where it came from, for messages) given.
     ///
     /// # Errors
     /// As [`Config::load`], less the read error.
-    pub fn from_text(
-        file: Option<(&str, &str)>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
-        let mut table = toml::Table::try_from(Self::default()).map_err(|e| ConfigError::Parse {
-            origin: "defaults".into(),
-            detail: e.to_string(),
-        })?;
+    pub fn from_text(file: Option<(&str, &str)>) -> Result<Self, ConfigError> {
+        use figment::Figment;
+        use figment::providers::{Env, Serialized};
+        let mut figment = Figment::from(Serialized::defaults(Self::default()));
+        let mut secrets = Vec::new();
         if let Some((text, origin)) = file {
             // The parser's own message quotes the offending line, which may hold a token: say
             // where and what, not the line itself.
@@ -306,23 +275,35 @@ impl Config {
                             },
                         ),
                     })?;
-            table.extend(from_file);
+            secrets = secret_values(&from_file);
+            figment = figment.merge(Serialized::defaults(from_file));
         }
-        for (k, v) in env {
-            let Some(field) = k.strip_prefix("FACELENS_").map(str::to_ascii_lowercase) else {
-                continue;
-            };
-            if let Some((name, kind)) = ENV_FIELDS.iter().find(|(n, _)| *n == field) {
-                table.insert((*name).to_owned(), parse_env(name, *kind, &v)?);
+        let fields = field_names();
+        let env = Env::prefixed(ENV_PREFIX).filter(move |k| fields.iter().any(|f| k == f.as_str()));
+        for key in ["TOKENS", "UPSTREAM_TOKEN"] {
+            if let Ok(v) = std::env::var(format!("{ENV_PREFIX}{key}")) {
+                secrets.extend(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                );
             }
         }
-        let secrets = secret_values(&table);
-        let config: Self = table
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse {
-                origin: "merged".into(),
+        let config: Self = figment.merge(env).extract().map_err(|e| {
+            // Name the layer: the variable (FACELENS_BATCH_MAX), the file, or the defaults.
+            let path: Vec<&str> = e.path.iter().map(String::as_str).collect();
+            let origin = match (&e.metadata, &e.profile) {
+                (Some(m), Some(_)) if m.name.contains(ENV_PREFIX) => {
+                    format!("{ENV_PREFIX}{}", path.join("_").to_ascii_uppercase())
+                }
+                _ => file.map_or_else(|| "defaults".into(), |(_, o)| o.to_owned()),
+            };
+            ConfigError::Parse {
+                origin: redact(&origin, &secrets),
                 detail: redact(&e.to_string(), &secrets),
-            })?;
+            }
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -409,18 +390,23 @@ impl Config {
 #[doc(hidden)]
 pub fn fuzz_entry(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let _ = Config::from_text(Some((&text, "fuzz.toml")), std::iter::empty());
+    let _ = Config::from_text(Some((&text, "fuzz.toml")));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+    /// Runs `f` with these environment variables set (figment's jail restores them after).
+    #[allow(clippy::result_large_err)] // figment's own error type, in a test helper
+    fn with_env(pairs: &[(&str, &str)], f: impl FnOnce()) {
+        figment::Jail::expect_with(|jail| {
+            for (k, v) in pairs {
+                jail.set_env(k, v);
+            }
+            f();
+            Ok(())
+        });
     }
 
     #[test]
@@ -429,59 +415,73 @@ mod tests {
         let file = dir.path().join("server.toml");
         std::fs::write(&file, "batch_max = 8\nmax_inflight = 4\nrole = \"embed\"\n")
             .expect("write");
-        let c = Config::load(
-            Some(&file),
-            env(&[("FACELENS_MAX_INFLIGHT", "2"), ("HOME", "/x")]),
-        )
-        .expect("valid");
-        assert_eq!(c.batch_max, 8, "file over default");
-        assert_eq!(c.max_inflight, 2, "env over file");
-        assert_eq!(c.role, Role::Embed);
-        assert_eq!(c.queue_depth, Config::default().queue_depth);
+        with_env(
+            &[
+                ("FACELENS_MAX_INFLIGHT", "2"),
+                ("FACELENS_REQUIRE_TESTDATA", "1"),
+            ],
+            || {
+                let c = Config::load(Some(&file)).expect("valid");
+                assert_eq!(c.batch_max, 8, "file over default");
+                assert_eq!(c.max_inflight, 2, "env over file");
+                assert_eq!(c.role, Role::Embed);
+                assert_eq!(c.queue_depth, Config::default().queue_depth);
+            },
+        );
     }
 
     #[test]
     fn public_listen_without_tokens_is_refused() {
-        let e = Config::load(None, env(&[("FACELENS_LISTEN", "0.0.0.0:8750")]));
-        assert!(matches!(e, Err(ConfigError::Invalid(m)) if m.contains("loopback")));
-        let ok = Config::load(
-            None,
-            env(&[
+        with_env(&[("FACELENS_LISTEN", "0.0.0.0:8750")], || {
+            let e = Config::load(None);
+            assert!(matches!(e, Err(ConfigError::Invalid(m)) if m.contains("loopback")));
+        });
+        with_env(
+            &[
                 ("FACELENS_LISTEN", "0.0.0.0:8750"),
                 ("FACELENS_TOKENS", "0123456789abcdef, fedcba9876543210"),
-            ]),
-        )
-        .expect("tokens make it valid");
-        assert_eq!(ok.tokens.len(), 2);
-        assert!(
-            Config::load(
-                None,
-                env(&[
-                    ("FACELENS_LISTEN", "0.0.0.0:8750"),
-                    ("FACELENS_ALLOW_UNAUTHENTICATED", "true"),
-                ])
-            )
-            .is_ok()
+            ],
+            || {
+                let ok = Config::load(None).expect("tokens make it valid");
+                assert_eq!(ok.tokens, ["0123456789abcdef", "fedcba9876543210"]);
+            },
+        );
+        with_env(
+            &[
+                ("FACELENS_LISTEN", "0.0.0.0:8750"),
+                ("FACELENS_ALLOW_UNAUTHENTICATED", "true"),
+            ],
+            || assert!(Config::load(None).is_ok()),
         );
     }
 
     #[test]
     fn bad_values_are_named() {
-        let e = Config::load(None, env(&[("FACELENS_BATCH_MAX", "lots")]));
-        assert!(
-            matches!(e, Err(ConfigError::Parse { origin, .. }) if origin == "FACELENS_BATCH_MAX")
-        );
-        let e = Config::load(None, env(&[("FACELENS_ROLE", "gateway")]));
-        assert!(matches!(e, Err(ConfigError::Invalid(m)) if m.contains("preprocess_url")));
+        with_env(&[("FACELENS_BATCH_MAX", "lots")], || {
+            let e = Config::load(None);
+            assert!(
+                matches!(&e, Err(ConfigError::Parse { origin, .. }) if origin == "FACELENS_BATCH_MAX"),
+                "{e:?}"
+            );
+        });
+        with_env(&[("FACELENS_ROLE", "gateway")], || {
+            let e = Config::load(None);
+            assert!(matches!(e, Err(ConfigError::Invalid(m)) if m.contains("preprocess_url")));
+        });
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("bad.toml");
         std::fs::write(&file, "batch_maxx = 3\n").expect("write");
-        assert!(matches!(
-            Config::load(Some(&file), env(&[])),
-            Err(ConfigError::Parse { .. })
-        ));
-        let e = Config::load(None, env(&[("FACELENS_TOKENS", "short")]));
-        assert!(matches!(e, Err(ConfigError::Invalid(_))));
+        with_env(&[], || {
+            let e = Config::load(Some(&file));
+            assert!(
+                matches!(&e, Err(ConfigError::Parse { origin, detail })
+                    if origin.ends_with("bad.toml") && detail.contains("batch_maxx")),
+                "{e:?}"
+            );
+        });
+        with_env(&[("FACELENS_TOKENS", "short")], || {
+            assert!(matches!(Config::load(None), Err(ConfigError::Invalid(_))));
+        });
     }
 
     #[test]
@@ -489,21 +489,31 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let secret = "s3cret-token-0123456789";
         for text in [
-            format!("tokens = \"{secret}\"\n"),
+            format!("tokens = {{ a = \"{secret}\" }}\n"),
             format!("upstream_token = [\"{secret}\"]\n"),
             format!("tokens = [\"{secret}\"\n"),
             format!("tokens = [\"{secret}\", 3]\n"),
         ] {
             let file = dir.path().join("t.toml");
             std::fs::write(&file, &text).expect("write");
-            let e = Config::load(Some(&file), env(&[]))
-                .expect_err(&text)
-                .to_string();
-            assert!(!e.contains(secret), "{e}");
-            assert!(
-                e.contains("token") || e.contains("line 1"),
-                "says where: {e}"
-            );
+            with_env(&[], || {
+                let e = Config::load(Some(&file)).expect_err(&text).to_string();
+                assert!(!e.contains(secret), "{e}");
+                assert!(
+                    e.contains("token") || e.contains("line 1"),
+                    "says where: {e}"
+                );
+            });
         }
+        with_env(
+            &[
+                ("FACELENS_UPSTREAM_TOKEN", secret),
+                ("FACELENS_MAX_FACES", "x"),
+            ],
+            || {
+                let e = Config::load(None).expect_err("bad max_faces").to_string();
+                assert!(!e.contains(secret), "{e}");
+            },
+        );
     }
 }
