@@ -20,6 +20,10 @@ pub enum CoreError {
     /// A request carried an argument that cannot be honoured.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// A pipeline stage broke its contract (answered for the wrong number of faces): a bug, or a
+    /// server of another version.
+    #[error("a pipeline stage misbehaved: {0}")]
+    Stage(String),
 }
 
 /// Why an image could not be turned into pixels.

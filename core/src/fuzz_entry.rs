@@ -5,7 +5,6 @@
 
 use crate::image_io::{self, DecodeLimits};
 use crate::manifest::Manifest;
-use crate::wire::{EnrolRequest, FacesRequest, PreprocessResponse, thumbnail_from_base64};
 
 /// Limits the targets decode under: the server's defaults.
 fn limits() -> DecodeLimits {
@@ -17,26 +16,6 @@ pub fn image(data: &[u8]) {
     let _ = image_io::dimensions(data);
     let _ = image_io::jpeg_is_complete(data);
     let _ = image_io::decode(data, limits());
-}
-
-/// `/v1` request bodies as the handlers validate them: `POST /v1/faces` and `/v1/attributes`
-/// crops (headers and budget, then decode, box against patch), `POST /v1/gallery` thumbnails, and
-/// the preprocess role's answer as the gateway reads it.
-pub fn wire(data: &[u8]) {
-    if let Ok(req) = serde_json::from_slice::<FacesRequest>(data) {
-        for crop in req.faces {
-            if let Ok(headers) = crop.headers() {
-                let _ = headers.declared_pixels();
-                let _ = headers.decode(limits());
-            }
-        }
-    }
-    if let Ok(req) = serde_json::from_slice::<EnrolRequest>(data) {
-        let _ = thumbnail_from_base64(&req.thumbnail_png);
-    }
-    if let Ok(resp) = serde_json::from_slice::<PreprocessResponse>(data) {
-        let _ = resp.decode(limits());
-    }
 }
 
 /// The TFJS reader and converter: the bytes up to the first NUL are `model.json`, the rest one

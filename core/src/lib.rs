@@ -38,7 +38,6 @@ pub mod quality;
 pub mod runtime;
 pub mod stages;
 pub mod tfjs;
-pub mod wire;
 
 pub use error::{CoreError, GalleryError, ImageError, ModelError, ProvisionError};
 pub use pipeline::{Pipeline, PipelineConfig};

@@ -9,6 +9,7 @@
 //! the whole photo. The local pipeline goes through the very same functions, which is why local
 //! and connected results agree.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use image::RgbImage;
@@ -37,7 +38,7 @@ pub const PATCH_SCALE: f32 = 1.5;
 pub const PATCH_MARGIN_PX: f32 = 4.0;
 
 /// One face as the per-face models need it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct FaceInput {
     /// The 112×112 ArcFace-aligned crop (embedding, emotion).
     pub aligned: RgbImage,
@@ -46,6 +47,27 @@ pub struct FaceInput {
     pub patch: RgbImage,
     /// The detector box in patch pixels (may reach past the patch for faces cut by the frame).
     pub bbox_in_patch: BoxPx,
+    /// The encoded images this face arrived as, when it came from another machine: a hop to a
+    /// further one forwards these bytes instead of encoding the pixels again.
+    pub arrived_as: Option<Arc<EncodedFace>>,
+}
+
+/// A face's two images as lossless PNG files (exactly the pixels of the decoded [`FaceInput`]).
+#[derive(Debug, PartialEq, Eq)]
+pub struct EncodedFace {
+    /// PNG of [`FaceInput::aligned`].
+    pub aligned_png: Vec<u8>,
+    /// PNG of [`FaceInput::patch`].
+    pub patch_png: Vec<u8>,
+}
+
+/// Two inputs are the same face when their pixels and box are; how they arrived does not count.
+impl PartialEq for FaceInput {
+    fn eq(&self, other: &Self) -> bool {
+        self.aligned == other.aligned
+            && self.patch == other.patch
+            && self.bbox_in_patch == other.bbox_in_patch
+    }
 }
 
 /// The region of an `width`×`height` image cut into a face's patch.
@@ -76,6 +98,7 @@ impl FaceInput {
                 x2: b.x2 - ox,
                 y2: b.y2 - oy,
             },
+            arrived_as: None,
         })
     }
 }
@@ -291,6 +314,7 @@ impl AttributeStage {
                 x2: 160.0,
                 y2: 160.0,
             },
+            arrived_as: None,
         };
         self.analyze(&[&face])?;
         self.analyze(&[&face; 8]).map(drop)

@@ -2,9 +2,11 @@
 //! whole pipeline in-process; [`crate::remote::RemoteBackend`] (connected mode) detects and aligns
 //! here and sends only the face crops to a `facelens-server`, whose gallery it then uses.
 
-use facelens_core::gallery::{Entry, Gallery};
+use facelens_api::client::ClientError;
+use facelens_api::wire::EntrySummary;
+use facelens_core::gallery::Gallery;
 use facelens_core::pipeline::AnalyzedImage;
-use facelens_core::{CoreError, Pipeline};
+use facelens_core::{CoreError, Pipeline, PipelineConfig};
 use image::RgbImage;
 
 /// Why a backend call failed.
@@ -13,24 +15,9 @@ pub enum BackendError {
     /// A pipeline, image or gallery error.
     #[error(transparent)]
     Core(#[from] CoreError),
-    /// The server did not answer.
-    #[error("cannot reach the server at {url}: {detail}")]
-    Unreachable {
-        /// Base URL.
-        url: String,
-        /// Why.
-        detail: String,
-    },
-    /// The server answered with an error.
-    #[error("the server answered {status}: {message}")]
-    Server {
-        /// HTTP status.
-        status: u16,
-        /// Stable error code.
-        code: String,
-        /// What went wrong.
-        message: String,
-    },
+    /// The server did not answer, or answered with an error.
+    #[error(transparent)]
+    Remote(#[from] ClientError),
 }
 
 impl BackendError {
@@ -39,8 +26,12 @@ impl BackendError {
     #[must_use]
     pub fn local_fallback_helps(&self) -> bool {
         match self {
-            Self::Unreachable { .. } => true,
-            Self::Server { status, .. } => *status >= 500 || *status == 401 || *status == 404,
+            Self::Remote(ClientError::Unreachable { .. }) => true,
+            Self::Remote(ClientError::Server { status, .. }) => {
+                *status >= 500 || *status == 401 || *status == 404
+            }
+            // A server that broke the protocol (another version): this computer can do it.
+            Self::Core(CoreError::Stage(_)) => true,
             Self::Core(_) => false,
         }
     }
@@ -77,17 +68,19 @@ pub trait AnalysisBackend: Send {
     /// # Errors
     /// Unknown id, I/O errors.
     fn delete(&mut self, id: u64) -> Result<(), BackendError>;
-    /// The gallery's entries with their thumbnails.
+    /// The gallery's entries (without embeddings) with their thumbnails.
     ///
     /// # Errors
     /// Server errors in connected mode.
-    fn entries(&self) -> Result<Vec<(Entry, Option<RgbImage>)>, BackendError>;
+    fn entries(&self) -> Result<Vec<(EntrySummary, Option<RgbImage>)>, BackendError>;
 }
 
-/// Everything on this machine: the pipeline and a gallery folder.
+/// Everything on this machine: the pipeline and a gallery folder. In connected mode the pipeline's
+/// models are loaded only when first needed here (a fallback, a people scan).
 #[derive(Debug)]
 pub struct LocalBackend {
-    pipeline: Pipeline,
+    config: PipelineConfig,
+    pipeline: Option<Pipeline>,
     gallery: Gallery,
 }
 
@@ -95,13 +88,33 @@ impl LocalBackend {
     /// Wraps a loaded pipeline and an open gallery.
     #[must_use]
     pub fn new(pipeline: Pipeline, gallery: Gallery) -> Self {
-        Self { pipeline, gallery }
+        Self {
+            config: pipeline.config.clone(),
+            pipeline: Some(pipeline),
+            gallery,
+        }
     }
 
-    /// The pipeline (connected mode borrows its models folder and settings).
+    /// A backend whose models load on first use.
     #[must_use]
-    pub fn pipeline(&self) -> &Pipeline {
-        &self.pipeline
+    pub fn deferred(config: PipelineConfig, gallery: Gallery) -> Self {
+        Self {
+            config,
+            pipeline: None,
+            gallery,
+        }
+    }
+
+    /// The settings the pipeline runs (or will run) with.
+    #[must_use]
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
+    /// Whether the models are loaded.
+    #[must_use]
+    pub fn is_loaded(&self) -> bool {
+        self.pipeline.is_some()
     }
 
     /// This computer's gallery (the people library lives in it).
@@ -110,9 +123,16 @@ impl LocalBackend {
         &self.gallery
     }
 
-    /// The pipeline to run and the gallery to write, together (a folder scan needs both).
-    pub fn parts_mut(&mut self) -> (&mut Pipeline, &Gallery) {
-        (&mut self.pipeline, &self.gallery)
+    /// The pipeline to run (loaded now if it was deferred) and the gallery to write, together.
+    ///
+    /// # Errors
+    /// Model loading errors.
+    pub fn parts_mut(&mut self) -> Result<(&mut Pipeline, &Gallery), CoreError> {
+        let pipeline = match &mut self.pipeline {
+            Some(p) => p,
+            slot @ None => slot.insert(Pipeline::load(&self.config, &mut |_| {})?),
+        };
+        Ok((pipeline, &self.gallery))
     }
 }
 
@@ -125,11 +145,16 @@ pub(crate) fn decode_thumb(png: &[u8]) -> Option<RgbImage> {
 
 impl AnalysisBackend for LocalBackend {
     fn analyze(&mut self, bytes: &[u8]) -> Result<AnalyzedImage, BackendError> {
-        Ok(self.pipeline.analyze_bytes(bytes, Some(&self.gallery))?)
+        let (pipeline, gallery) = self.parts_mut()?;
+        Ok(pipeline.analyze_bytes(bytes, Some(gallery))?)
     }
 
     fn set_threshold(&mut self, threshold: f32) {
-        self.pipeline.config.detector.thresholds[2] = threshold.clamp(0.5, 0.999);
+        let t = threshold.clamp(0.5, 0.999);
+        self.config.detector.thresholds[2] = t;
+        if let Some(p) = &mut self.pipeline {
+            p.config.detector.thresholds[2] = t;
+        }
     }
 
     fn enrol(
@@ -153,13 +178,16 @@ impl AnalysisBackend for LocalBackend {
         Ok(self.gallery.delete(id).map_err(CoreError::from)?)
     }
 
-    fn entries(&self) -> Result<Vec<(Entry, Option<RgbImage>)>, BackendError> {
+    fn entries(&self) -> Result<Vec<(EntrySummary, Option<RgbImage>)>, BackendError> {
         let entries = self.gallery.entries().map_err(CoreError::from)?;
         Ok(entries
-            .into_iter()
+            .iter()
             .map(|e| {
                 let thumb = self.gallery.thumbnail_png(e.id).ok();
-                (e, thumb.as_deref().and_then(decode_thumb))
+                (
+                    EntrySummary::from(e),
+                    thumb.as_deref().and_then(decode_thumb),
+                )
             })
             .collect())
     }

@@ -141,7 +141,14 @@ pub fn run(local: &mut LocalBackend, job: PeopleJob, send: &impl Fn(Event)) -> b
             false
         }
         PeopleJob::Scan(dir, cancel) => {
-            let (pipeline, gallery) = local.parts_mut();
+            let (pipeline, gallery) = match local.parts_mut() {
+                Ok(parts) => parts,
+                Err(e) => {
+                    send(Event::People(PeopleEvent::ScanDone(ScanReport::default())));
+                    send(Event::Error(format!("cannot load the models: {e}")));
+                    return false;
+                }
+            };
             let people = gallery.people();
             let result = scan(pipeline, &people, &dir, &params, &cancel, &mut |p| {
                 #[allow(clippy::cast_precision_loss)]

@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context as _, bail};
+use facelens_api::wire::PeopleList;
 use facelens_core::Pipeline;
 use facelens_core::people::PhotoMatch;
 use facelens_core::people::cluster::Params;
 use facelens_core::people::scan::{ScanProgress, scan};
-use facelens_core::wire::PeopleList;
 use serde::Serialize;
 
 use crate::cli::{Cli, PeopleAction, load, open_gallery};

@@ -1,24 +1,22 @@
 //! Connected mode: decode, detect and align on this computer, send only the face crops to a
 //! `facelens-server` (`POST /v1/faces`) for embedding, attributes and matching, and use the
-//! server's gallery. The request and response types are the server's own (`facelens_core::wire`).
+//! server's gallery. The request and response types are the server's own (`facelens_api::wire`).
 
 use std::time::{Duration, Instant};
 
-use facelens_core::api::Timings;
-use facelens_core::gallery::Entry;
-use facelens_core::image_io::{self, DecodeLimits};
+use facelens_api::client::{BlockingClient, Call, Endpoint};
+use facelens_api::wire::{
+    EnrolRequest, EntrySummary, FaceCrop, FacesRequest, RenameRequest, png_base64,
+    thumbnail_from_base64,
+};
 use facelens_core::models::mtcnn::MtcnnConfig;
-use facelens_core::pipeline::{AnalyzedImage, assemble};
+use facelens_core::pipeline::{
+    AnalyzedImage, FaceResults, FaceStage, ImageInput, Pipeline, PipelineConfig,
+};
 use facelens_core::provision::ModelStore;
 use facelens_core::runtime::SessionOptions;
-use facelens_core::stages::Preprocessor;
-use facelens_core::wire::{
-    EnrolRequest, ErrorBody, FaceCrop, FacesRequest, FacesResponse, GalleryList, RenameRequest,
-    VersionInfo, png_base64,
-};
+use facelens_core::stages::{FaceInput, Preprocessor};
 use image::RgbImage;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::backend::{AnalysisBackend, BackendError};
 
@@ -31,118 +29,77 @@ pub struct ServerAddress {
     pub token: String,
 }
 
-/// A blocking client for the `/v1` API (used on the worker thread only).
-#[derive(Debug, Clone)]
-pub struct ApiClient {
-    address: ServerAddress,
-    http: reqwest::blocking::Client,
+/// The typed `/v1` client for `address` (each call 60 s at most).
+///
+/// # Errors
+/// A URL that is not http(s), a client that cannot start.
+pub fn client_for(address: &ServerAddress) -> Result<BlockingClient, BackendError> {
+    let endpoint = Endpoint::new(&address.url, &address.token)?;
+    Ok(BlockingClient::new(endpoint, Duration::from_secs(60))?)
 }
 
-impl ApiClient {
-    /// A client for `address`.
-    ///
-    /// # Errors
-    /// [`BackendError::Unreachable`] for a URL that is not http(s) or a client that cannot start.
-    pub fn new(address: ServerAddress) -> Result<Self, BackendError> {
-        let url = address.url.trim().trim_end_matches('/').to_owned();
-        let bad = |detail: String| BackendError::Unreachable {
-            url: url.clone(),
-            detail,
+/// The gallery of the server a [`RemoteFaces`] talks to: passing it asks the server to match.
+#[derive(Debug, Clone, Copy)]
+pub struct ServersGallery;
+
+/// The per-face half of the pipeline on a `facelens-server`: one `POST /v1/faces` with the
+/// crops, answered with embeddings, attributes and (asked for) matches from its gallery.
+#[derive(Debug)]
+pub struct RemoteFaces {
+    client: BlockingClient,
+}
+
+impl FaceStage<ServersGallery> for RemoteFaces {
+    type Error = BackendError;
+
+    async fn run(
+        &mut self,
+        faces: &[FaceInput],
+        gallery: Option<&ServersGallery>,
+        top_k: usize,
+    ) -> Result<FaceResults, BackendError> {
+        if faces.is_empty() {
+            return Ok(FaceResults::default());
+        }
+        let req = FacesRequest {
+            faces: faces
+                .iter()
+                .map(FaceCrop::encode)
+                .collect::<Result<_, _>>()?,
+            top_k,
+            search: gallery.is_some(),
         };
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(bad(
-                "the server URL must start with http:// or https://".into()
-            ));
+        let sent = Instant::now();
+        let resp = self.client.call(Call::faces(&req))?;
+        if resp.faces.len() != faces.len() {
+            return Err(facelens_core::CoreError::Stage(format!(
+                "the server: sent {} faces, got {} results",
+                faces.len(),
+                resp.faces.len()
+            ))
+            .into());
         }
-        let http = reqwest::blocking::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
-        Ok(Self {
-            address: ServerAddress {
-                url: url.clone(),
-                token: address.token.trim().to_owned(),
-            },
-            http,
-        })
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
-        let r = self
-            .http
-            .request(method, format!("{}{path}", self.address.url));
-        if self.address.token.is_empty() {
-            r
-        } else {
-            r.bearer_auth(&self.address.token)
-        }
-    }
-
-    fn send(&self, req: reqwest::blocking::RequestBuilder) -> Result<Vec<u8>, BackendError> {
-        let unreachable = |e: reqwest::Error| BackendError::Unreachable {
-            url: self.address.url.clone(),
-            detail: e.to_string(),
+        let mut r = FaceResults {
+            embed_ms: resp.timings.embed_ms,
+            analyze_ms: resp.timings.analyze_ms,
+            search_ms: resp.timings.search_ms,
+            network_ms: (ms(sent) - resp.timings.total_ms).max(0.0),
+            ..FaceResults::default()
         };
-        let resp = req.send().map_err(unreachable)?;
-        let status = resp.status();
-        let bytes = resp.bytes().map_err(unreachable)?.to_vec();
-        if status.is_success() {
-            return Ok(bytes);
+        for f in resp.faces {
+            r.embeddings.push(f.embedding);
+            r.attributes.push(f.attributes);
+            r.matches.push(f.matches);
         }
-        let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
-            code: "unknown".into(),
-            message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-        });
-        Err(BackendError::Server {
-            status: status.as_u16(),
-            code: body.code,
-            message: body.message,
-        })
-    }
-
-    fn parse<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, BackendError> {
-        serde_json::from_slice(bytes).map_err(|e| BackendError::Unreachable {
-            url: self.address.url.clone(),
-            detail: format!("not a facelens-server answer: {e}"),
-        })
-    }
-
-    fn call<Q: Serialize, T: DeserializeOwned>(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Q>,
-    ) -> Result<T, BackendError> {
-        let mut req = self.request(method, path);
-        if let Some(b) = body {
-            let json = serde_json::to_vec(b).map_err(|e| BackendError::Unreachable {
-                url: self.address.url.clone(),
-                detail: e.to_string(),
-            })?;
-            req = req.header("content-type", "application/json").body(json);
-        }
-        let bytes = self.send(req)?;
-        self.parse(&bytes)
-    }
-
-    /// `GET /v1/version` (checks the token too) — the settings' "Test connection".
-    ///
-    /// # Errors
-    /// Unreachable server, wrong token, not a facelens server.
-    pub fn version(&self) -> Result<VersionInfo, BackendError> {
-        self.call::<(), _>(reqwest::Method::GET, "/v1/version", None)
+        Ok(r)
     }
 }
 
-/// The connected-mode backend.
+/// The connected-mode backend: the pipeline with detection here and the per-face half on the
+/// server.
 #[derive(Debug)]
 pub struct RemoteBackend {
-    client: ApiClient,
-    preprocessor: Preprocessor,
-    detector: MtcnnConfig,
-    limits: DecodeLimits,
-    top_k: usize,
+    pipeline: Pipeline<Preprocessor, RemoteFaces>,
 }
 
 impl RemoteBackend {
@@ -159,19 +116,24 @@ impl RemoteBackend {
         let mut preprocessor =
             Preprocessor::load(store, opts).map_err(facelens_core::CoreError::from)?;
         preprocessor.warm_up(&detector)?;
-        Ok(Self {
-            client: ApiClient::new(address)?,
-            preprocessor,
+        let config = PipelineConfig {
+            models_dir: Some(store.dir().to_path_buf()),
+            session: opts,
             detector,
-            limits: DecodeLimits::default(),
-            top_k: 5,
+            ..PipelineConfig::default()
+        };
+        let faces = RemoteFaces {
+            client: client_for(&address)?,
+        };
+        Ok(Self {
+            pipeline: Pipeline::new(preprocessor, faces, config),
         })
     }
 
     /// The API client.
     #[must_use]
-    pub fn client(&self) -> &ApiClient {
-        &self.client
+    pub fn client(&self) -> &BlockingClient {
+        &self.pipeline.faces().client
     }
 }
 
@@ -181,68 +143,12 @@ fn ms(t: Instant) -> f64 {
 
 impl AnalysisBackend for RemoteBackend {
     fn analyze(&mut self, bytes: &[u8]) -> Result<AnalyzedImage, BackendError> {
-        let t0 = Instant::now();
-        let img = image_io::decode(bytes, self.limits).map_err(facelens_core::CoreError::from)?;
-        let decode_ms = ms(t0);
-        let pre = self.preprocessor.run(&img, &self.detector)?;
-        let mut timings = Timings {
-            decode_ms,
-            detect_ms: pre.detect_ms,
-            align_ms: pre.align_ms,
-            ..Timings::default()
-        };
-        let (embeddings, attributes, matches) = if pre.faces.is_empty() {
-            (Vec::new(), Vec::new(), Vec::new())
-        } else {
-            let req = FacesRequest {
-                faces: pre
-                    .faces
-                    .iter()
-                    .map(FaceCrop::encode)
-                    .collect::<Result<_, _>>()?,
-                top_k: self.top_k,
-                search: true,
-            };
-            let sent = Instant::now();
-            let resp: FacesResponse =
-                self.client
-                    .call(reqwest::Method::POST, "/v1/faces", Some(&req))?;
-            timings.network_ms = (ms(sent) - resp.timings.total_ms).max(0.0);
-            timings.embed_ms = resp.timings.embed_ms;
-            timings.analyze_ms = resp.timings.analyze_ms;
-            timings.search_ms = resp.timings.search_ms;
-            if resp.faces.len() != pre.faces.len() {
-                return Err(BackendError::Server {
-                    status: 200,
-                    code: "wrong_count".into(),
-                    message: format!(
-                        "sent {} faces, got {} results",
-                        pre.faces.len(),
-                        resp.faces.len()
-                    ),
-                });
-            }
-            let mut e = Vec::new();
-            let mut a = Vec::new();
-            let mut m = Vec::new();
-            for f in resp.faces {
-                e.push(f.embedding);
-                a.push(f.attributes);
-                m.push(f.matches);
-            }
-            (e, a, m)
-        };
-        timings.total_ms = ms(t0);
-        let analysis = assemble(&pre, embeddings, attributes, matches, timings);
-        Ok(AnalyzedImage {
-            analysis,
-            aligned: pre.faces.into_iter().map(|f| f.aligned).collect(),
-            image: Some(img),
-        })
+        self.pipeline
+            .analyze_blocking(ImageInput::Encoded(bytes.into()), Some(&ServersGallery))
     }
 
     fn set_threshold(&mut self, threshold: f32) {
-        self.detector.thresholds[2] = threshold.clamp(0.5, 0.999);
+        self.pipeline.config.detector.thresholds[2] = threshold.clamp(0.5, 0.999);
     }
 
     fn enrol(
@@ -258,51 +164,43 @@ impl AnalysisBackend for RemoteBackend {
             embedding: embedding.to_vec(),
             thumbnail_png: png_base64(crop)?,
         };
-        let e: Entry = self
-            .client
-            .call(reqwest::Method::POST, "/v1/gallery", Some(&req))?;
-        Ok(e.id)
+        Ok(self.client().call(Call::enrol(&req))?.id)
     }
 
     fn rename(&mut self, id: u64, name: &str) -> Result<(), BackendError> {
         let req = RenameRequest {
             name: name.to_owned(),
         };
-        let _: Entry = self.client.call(
-            reqwest::Method::PATCH,
-            &format!("/v1/gallery/{id}"),
-            Some(&req),
-        )?;
+        self.client().call(Call::rename(id, &req))?;
         Ok(())
     }
 
     fn delete(&mut self, id: u64) -> Result<(), BackendError> {
-        let req = self
-            .client
-            .request(reqwest::Method::DELETE, &format!("/v1/gallery/{id}"));
-        self.client.send(req).map(|_| ())
+        Ok(self.client().call(Call::delete(id))?)
     }
 
-    fn entries(&self) -> Result<Vec<(Entry, Option<RgbImage>)>, BackendError> {
-        let list: GalleryList =
-            self.client
-                .call::<(), _>(reqwest::Method::GET, "/v1/gallery", None)?;
-        Ok(list
-            .entries
-            .into_iter()
-            .map(|e| {
-                let req = self.client.request(
-                    reqwest::Method::GET,
-                    &format!("/v1/gallery/{}/thumbnail", e.id),
-                );
-                let thumb = self
-                    .client
-                    .send(req)
-                    .ok()
-                    .and_then(|b| image::load_from_memory(&b).ok())
-                    .map(image::DynamicImage::into_rgb8);
-                (e, thumb)
-            })
-            .collect())
+    /// Page by page, thumbnails in the same answers, no embeddings.
+    fn entries(&self) -> Result<Vec<(EntrySummary, Option<RgbImage>)>, BackendError> {
+        let mut out = Vec::new();
+        let mut after_id = 0;
+        loop {
+            let page = self
+                .client()
+                .call(Call::gallery_page(after_id, GALLERY_PAGE))?;
+            for mut e in page.entries {
+                let thumb = e
+                    .thumbnail_png
+                    .take()
+                    .and_then(|b64| thumbnail_from_base64(&b64).ok());
+                out.push((e, thumb));
+            }
+            match page.next_after_id {
+                Some(next) if next > after_id => after_id = next,
+                Some(_) | None => return Ok(out),
+            }
+        }
     }
 }
+
+/// Entries per gallery page in connected mode.
+const GALLERY_PAGE: usize = 500;

@@ -8,15 +8,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::Instant;
 
+use facelens_api::client::{BlockingClient, Call};
+use facelens_api::wire::EntrySummary;
 use facelens_core::api::Analysis;
-use facelens_core::gallery::{Entry, Gallery, GalleryLocation};
-use facelens_core::provision::ProvisionEvent;
+use facelens_core::gallery::{Gallery, GalleryLocation};
+use facelens_core::provision::{ModelStore, ProvisionEvent, resolve_models_dir};
 use facelens_core::{Pipeline, PipelineConfig};
 use image::RgbImage;
 
 use crate::backend::{AnalysisBackend, BackendError, LocalBackend};
 use crate::people::{PeopleEvent, PeopleJob};
-use crate::remote::{ApiClient, RemoteBackend, ServerAddress};
+use crate::remote::{RemoteBackend, ServerAddress};
 
 /// Where an image came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +87,7 @@ pub enum Job {
 #[derive(Debug, Clone)]
 pub struct GalleryItem {
     /// The entry.
-    pub entry: Entry,
+    pub entry: EntrySummary,
     /// Its aligned-face thumbnail.
     pub thumb: Option<RgbImage>,
 }
@@ -208,8 +210,9 @@ impl Backends {
             self.remote = None;
             return Ok("local mode".into());
         };
-        let p = self.local.pipeline();
-        let remote = RemoteBackend::new(p.store(), p.config.session, p.config.detector, address)
+        let c = self.local.config();
+        let store = ModelStore::new(resolve_models_dir(c.models_dir.as_deref()));
+        let remote = RemoteBackend::new(&store, c.session, c.detector, address)
             .map_err(|e| e.to_string())?;
         let described = describe(remote.client());
         self.remote = Some(remote);
@@ -217,9 +220,38 @@ impl Backends {
     }
 }
 
-fn describe(client: &ApiClient) -> Result<String, String> {
+/// Provisions every model (so that a fallback works offline) and opens the gallery. The local
+/// models are loaded now in local mode; in connected mode only when first needed, since the
+/// server runs them.
+fn load_local(
+    config: &PipelineConfig,
+    gallery: &GalleryLocation,
+    connected: bool,
+    send: &impl Fn(Event),
+) -> Result<LocalBackend, String> {
+    let local = if connected {
+        if config.auto_provision {
+            ModelStore::new(resolve_models_dir(config.models_dir.as_deref()))
+                .ensure(&mut |p| send(Event::Provision(p)))
+                .map_err(|e| e.to_string())?;
+        }
+        None
+    } else {
+        Some(
+            Pipeline::load(config, &mut |p| send(Event::Provision(p)))
+                .map_err(|e| e.to_string())?,
+        )
+    };
+    let g = Gallery::open_location(gallery).map_err(|e| e.to_string())?;
+    Ok(match local {
+        Some(p) => LocalBackend::new(p, g),
+        None => LocalBackend::deferred(config.clone(), g),
+    })
+}
+
+fn describe(client: &BlockingClient) -> Result<String, String> {
     client
-        .version()
+        .call(Call::version())
         .map(|v| {
             format!(
                 "{} {} (role {}, {}){}",
@@ -276,16 +308,10 @@ impl Worker {
                     }
                     wake();
                 };
-                let loaded = Pipeline::load(&config, &mut |p| send(Event::Provision(p)))
-                    .map_err(|e| format!("{e}"))
-                    .and_then(|p| {
-                        Gallery::open_location(&gallery_dir)
-                            .map(|g| (p, g))
-                            .map_err(|e| format!("{e}"))
-                    });
+                let loaded = load_local(&config, &gallery_dir, server.is_some(), &send);
                 let mut backends = match loaded {
-                    Ok((p, g)) => Backends {
-                        local: LocalBackend::new(p, g),
+                    Ok(local) => Backends {
+                        local,
                         remote: None,
                     },
                     Err(e) => {
@@ -379,7 +405,7 @@ fn run_job(backends: &mut Backends, job: Job, send: &impl Fn(Event)) {
             send_gallery(backends.active(), send);
         }
         Job::TestConnection(address) => {
-            let result = ApiClient::new(address)
+            let result = crate::remote::client_for(&address)
                 .map_err(|e| e.to_string())
                 .and_then(|c| describe(&c));
             send(Event::Connection { test: true, result });

@@ -200,7 +200,7 @@ fn people_scan_list_name_and_find() {
 
     let out = facelens(g.path(), &["people", "list", "--json"]);
     assert!(out.status.success());
-    let list: facelens_core::wire::PeopleList =
+    let list: facelens_api::wire::PeopleList =
         serde_json::from_slice(&out.stdout).expect("people list JSON");
     assert_eq!(list.groups.len(), 2, "{list:?}");
     assert_eq!(

@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| facelens_core::fuzz_entry::wire(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| facelens_api::fuzz_entry::wire(data));

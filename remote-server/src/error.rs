@@ -2,7 +2,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use facelens_core::wire::ErrorBody;
+use facelens_api::wire::ErrorBody;
 use facelens_core::{CoreError, GalleryError, ImageError, ModelError, ProvisionError};
 
 /// Why a request failed.
@@ -116,6 +116,7 @@ fn core_status(e: &CoreError) -> (StatusCode, &'static str) {
             | GalleryError::Database { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "gallery_error"),
         },
         CoreError::InvalidRequest(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+        CoreError::Stage(_) => (StatusCode::BAD_GATEWAY, "stage_contract"),
     }
 }
 

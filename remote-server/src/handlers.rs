@@ -9,23 +9,26 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use facelens_api::wire::{
+    AttributesRequest, AttributesResponse, EmbedRequest, EmbedResponse, EnrolRequest, EntrySummary,
+    ErrorBody, FaceResult, FacesRequest, FacesResponse, GalleryList, MAX_GALLERY_PAGE,
+    PreprocessResponse, RenameRequest, SearchRequest, SearchResponse, ServerTimings, VerifyRequest,
+    VerifyResponse, VersionInfo, aligned_from_base64, thumbnail_from_base64,
+};
 use facelens_core::CoreError;
-use facelens_core::api::{Analysis, Attributes, Match, Timings};
+use facelens_core::api::Analysis;
 use facelens_core::calibration::{SAME_PERSON_COSINE, is_same_person, same_person_score};
 use facelens_core::gallery::Entry;
 use facelens_core::models::embedder::{cosine, l2_normalize};
-use facelens_core::pipeline::assemble;
-use facelens_core::stages::{FaceInput, Preprocessed};
-use facelens_core::wire::{
-    AttributesRequest, AttributesResponse, EmbedRequest, EmbedResponse, EnrolRequest, ErrorBody,
-    FaceResult, FacesRequest, FacesResponse, GalleryList, PreprocessResponse, RenameRequest,
-    SearchRequest, SearchResponse, ServerTimings, VerifyRequest, VerifyResponse, VersionInfo,
-    aligned_from_base64, thumbnail_from_base64,
+use facelens_core::pipeline::{
+    AnalyzedImage, FaceAnalyzer, FaceStage, ImageInput, Pipeline, PipelineConfig,
 };
-use image::RgbImage;
+use facelens_core::stages::FaceInput;
 use serde::Deserialize;
 
 use crate::error::ApiError;
+use crate::stages::{AttrStage, EmbedStage, ServerGallery};
 use crate::state::{AppState, blocking};
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -120,68 +123,27 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-/// Embeds, analyses (concurrently, on their stage threads) and matches `faces`.
-async fn embed_analyze_match(
+/// The per-face half of the pipeline over this role's stages (here or upstream), and the
+/// gallery to match against when `search` is asked and the role holds one.
+fn face_stage(
     st: &AppState,
-    faces: Vec<FaceInput>,
-    top_k: usize,
     search: bool,
-) -> ApiResult<(
-    Vec<Vec<f32>>,
-    Vec<Attributes>,
-    Vec<Vec<Match>>,
-    ServerTimings,
-)> {
+) -> ApiResult<(FaceAnalyzer<EmbedStage, AttrStage>, Option<ServerGallery>)> {
     let stages = st.stages()?;
     let embed = stages
         .embed
-        .as_ref()
+        .clone()
         .ok_or_else(|| not_served(st, "embeddings"))?;
     let attrs = stages
         .attributes
-        .as_ref()
+        .clone()
         .ok_or_else(|| not_served(st, "attributes"))?;
-    let n = faces.len();
-    let aligned: Vec<RgbImage> = faces.iter().map(|f| f.aligned.clone()).collect();
-    let t = Instant::now();
-    let ((embeddings, embed_ms), (attributes, analyze_ms)) = tokio::join!(
-        async {
-            let r = embed.run(aligned).await;
-            (r, ms(t))
-        },
-        async {
-            let r = attrs.run(faces).await;
-            (r, ms(t))
-        },
-    );
-    let (embeddings, attributes) = (embeddings?, attributes?);
-    if embeddings.len() != n || attributes.len() != n {
-        return Err(ApiError::Internal(
-            "a stage returned the wrong number of faces".into(),
-        ));
-    }
-    let t = Instant::now();
-    let matches = if search && st.config.role.holds_gallery() {
-        let gallery = st.gallery()?;
-        let queries = embeddings.clone();
-        let k = top_k.min(MAX_TOP_K);
-        blocking(move || {
-            queries
-                .iter()
-                .map(|e| gallery.search(e, k).map_err(|e| ApiError::Core(e.into())))
-                .collect()
-        })
-        .await?
+    let gallery = if search && st.config.role.holds_gallery() {
+        Some(ServerGallery(st.gallery()?))
     } else {
-        vec![Vec::new(); n]
+        None
     };
-    let timings = ServerTimings {
-        embed_ms,
-        analyze_ms,
-        search_ms: ms(t),
-        total_ms: 0.0,
-    };
-    Ok((embeddings, attributes, matches, timings))
+    Ok((FaceAnalyzer::new(embed, attrs), gallery))
 }
 
 /// Query of `POST /v1/analyze`.
@@ -204,46 +166,40 @@ pub async fn analyze(
 ) -> ApiResult<Json<Analysis>> {
     let _admitted = st.admit()?;
     st.deadline(async {
-        let (analysis, _) = analyse_request(&st, req, q.top_k.unwrap_or(5), true).await?;
-        Ok(Json(analysis))
+        let r = analyse_request(&st, req, q.top_k.unwrap_or(5), true).await?;
+        Ok(Json(r.analysis))
     })
     .await
 }
 
-/// Decodes the request's image and runs every stage on it: the analysis, and the preprocessing
-/// (aligned crops) it came from. The caller admits and sets the deadline.
+/// Decodes the request's image and runs the pipeline on it (the aligned crops come back with the
+/// analysis). The caller admits and sets the deadline.
 pub(crate) async fn analyse_request(
     st: &AppState,
     req: Request,
     top_k: usize,
     search: bool,
-) -> ApiResult<(Analysis, Preprocessed)> {
-    let t0 = Instant::now();
+) -> ApiResult<AnalyzedImage> {
     let bytes = image_body(req, st).await?;
-    let pre_stage = st
+    let pre = st
         .stages()?
         .preprocess
-        .as_ref()
+        .clone()
         .ok_or_else(|| not_served(st, "image analysis"))?;
-    let (pre, decode_ms) = pre_stage.run(bytes, st.limits()).await?;
-    let faces = pre.faces.clone();
-    let (emb, attrs, matches, s) = embed_analyze_match(st, faces, top_k, search).await?;
-    let timings = Timings {
-        decode_ms,
-        detect_ms: pre.detect_ms,
-        align_ms: pre.align_ms,
-        embed_ms: s.embed_ms,
-        analyze_ms: s.analyze_ms,
-        search_ms: s.search_ms,
-        network_ms: 0.0,
-        total_ms: ms(t0),
+    let (faces, gallery) = face_stage(st, search)?;
+    let config = PipelineConfig {
+        decode: st.limits(),
+        top_k: top_k.min(MAX_TOP_K),
+        ..PipelineConfig::default()
     };
-    Ok((assemble(&pre, emb, attrs, matches, timings), pre))
+    Pipeline::new(pre, faces, config)
+        .analyze(ImageInput::Encoded(bytes.into()), gallery.as_ref())
+        .await
 }
 
 async fn decode_crops(
     st: &AppState,
-    crops: Vec<facelens_core::wire::FaceCrop>,
+    crops: Vec<facelens_api::wire::FaceCrop>,
 ) -> ApiResult<Vec<FaceInput>> {
     check_count(st, crops.len())?;
     let limits = st.limits();
@@ -283,13 +239,21 @@ pub async fn faces(
         let t0 = Instant::now();
         let req = json_body(body)?;
         let inputs = decode_crops(&st, req.faces).await?;
-        let (emb, attrs, matches, mut timings) =
-            embed_analyze_match(&st, inputs, req.top_k, req.search).await?;
-        timings.total_ms = ms(t0);
-        let faces = emb
+        let (mut stage, gallery) = face_stage(&st, req.search)?;
+        let r = stage
+            .run(&inputs, gallery.as_ref(), req.top_k.min(MAX_TOP_K))
+            .await?;
+        let timings = ServerTimings {
+            embed_ms: r.embed_ms,
+            analyze_ms: r.analyze_ms,
+            search_ms: r.search_ms,
+            total_ms: ms(t0),
+        };
+        let faces = r
+            .embeddings
             .into_iter()
-            .zip(attrs)
-            .zip(matches)
+            .zip(r.attributes)
+            .zip(r.matches)
             .map(|((embedding, attributes), matches)| FaceResult {
                 embedding,
                 attributes,
@@ -410,12 +374,56 @@ pub async fn search(
     Ok(Json(SearchResponse { matches }))
 }
 
-/// Every gallery entry.
-#[utoipa::path(get, path = "/v1/gallery", responses((status = 200, body = GalleryList)), security(("bearer" = [])))]
-pub async fn gallery_list(State(st): State<AppState>) -> ApiResult<Json<GalleryList>> {
+/// Query of `GET /v1/gallery`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct GalleryQuery {
+    /// List entries with ids above this one (default 0: from the start).
+    pub after_id: Option<u64>,
+    /// Entries per page (default and most: 1000).
+    pub limit: Option<usize>,
+    /// Include each entry's thumbnail (base64 PNG).
+    pub thumbnails: Option<bool>,
+}
+
+/// One page of gallery entries, by id, without embeddings.
+#[utoipa::path(get, path = "/v1/gallery", params(GalleryQuery),
+    responses((status = 200, body = GalleryList)), security(("bearer" = [])))]
+pub async fn gallery_list(
+    State(st): State<AppState>,
+    Query(q): Query<GalleryQuery>,
+) -> ApiResult<Json<GalleryList>> {
     let gallery = st.gallery()?;
-    let entries = blocking(move || gallery.entries().map_err(|e| ApiError::Core(e.into()))).await?;
-    Ok(Json(GalleryList { entries }))
+    let limit = q
+        .limit
+        .unwrap_or(MAX_GALLERY_PAGE)
+        .clamp(1, MAX_GALLERY_PAGE);
+    let list = blocking(move || {
+        let core = |e: facelens_core::GalleryError| ApiError::Core(e.into());
+        let page = gallery
+            .entries_after(q.after_id.unwrap_or(0), limit)
+            .map_err(core)?;
+        let next_after_id = page.last().map(|e| e.id).filter(|_| page.len() == limit);
+        let entries = page
+            .iter()
+            .map(|e| {
+                let mut s = EntrySummary::from(e);
+                if q.thumbnails == Some(true) {
+                    // An entry deleted since the page was read has no thumbnail: listed without.
+                    s.thumbnail_png = gallery
+                        .thumbnail_png(e.id)
+                        .ok()
+                        .map(|png| base64::engine::general_purpose::STANDARD.encode(png));
+                }
+                s
+            })
+            .collect();
+        Ok(GalleryList {
+            entries,
+            next_after_id,
+        })
+    })
+    .await?;
+    Ok(Json(list))
 }
 
 fn entry_of(g: &facelens_core::gallery::Gallery, id: u64) -> ApiResult<Entry> {
@@ -502,7 +510,6 @@ pub async fn verify(
 ) -> ApiResult<Json<VerifyResponse>> {
     let _admitted = st.admit()?;
     st.deadline(async {
-        use base64::Engine;
         let req = json_body(body)?;
         let stages = st.stages()?;
         let pre = stages

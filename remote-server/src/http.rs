@@ -91,7 +91,7 @@ async fn json_errors(req: Request, next: Next) -> Response {
     };
     let mut out = (
         status,
-        axum::Json(facelens_core::wire::ErrorBody {
+        axum::Json(facelens_api::wire::ErrorBody {
             code: code.to_owned(),
             message,
         }),

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use facelens_core::wire::{FacesRequest, PreprocessResponse};
+use facelens_api::wire::{FacesRequest, PreprocessResponse};
 
 /// Which route to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

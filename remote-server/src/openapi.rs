@@ -1,4 +1,4 @@
-//! The OpenAPI document, generated from the handlers' annotations and the `facelens_core` types
+//! The OpenAPI document, generated from the handlers' annotations and the `facelens_api` wire types
 //! the desktop (de)serialises, so client and server cannot drift.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};

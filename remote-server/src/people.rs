@@ -7,13 +7,13 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use facelens_core::error::GalleryError;
-use facelens_core::people::cluster::Params;
-use facelens_core::people::{ClusterReport, NewScannedFace};
-use facelens_core::wire::{
+use facelens_api::wire::{
     ErrorBody, FindRequest, FindResponse, GroupFaces, MergeRequest, MoveRequest, PeopleList,
     PhotoAdded, RenameRequest,
 };
+use facelens_core::error::GalleryError;
+use facelens_core::people::cluster::Params;
+use facelens_core::people::{ClusterReport, NewScannedFace};
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -167,15 +167,16 @@ pub async fn add_photo(
     let _admitted = st.admit()?;
     // A role without the gallery refuses before any analysis is done.
     st.gallery()?;
-    let (analysis, pre) = st
+    let analysed = st
         .deadline(async { analyse_request(&st, req, 0, false).await })
         .await?;
     let added = with_people(&st, move |p| {
+        let (analysis, aligned) = (analysed.analysis, analysed.aligned);
         let faces: Vec<NewScannedFace<'_>> = analysis
             .faces
             .iter()
-            .zip(&pre.faces)
-            .map(|(f, input)| NewScannedFace::of(f, &input.aligned))
+            .zip(&aligned)
+            .map(|(f, aligned)| NewScannedFace::of(f, aligned))
             .collect();
         let ids = p.add_photo(&q.path, analysis.width_px, analysis.height_px, &faces)?;
         let cluster = p.cluster(&Params::default())?;

@@ -3,94 +3,64 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use facelens_api::client::{AsyncClient, Call, ClientError, Endpoint};
+use facelens_api::wire::{AttributesRequest, EmbedRequest, FaceCrop, png_base64};
 use facelens_core::CoreError;
-use facelens_core::api::Attributes;
+use facelens_core::api::{Attributes, Match};
+use facelens_core::gallery::Gallery;
 use facelens_core::image_io::{self, DecodeLimits};
 use facelens_core::models::mtcnn::MtcnnConfig;
+use facelens_core::pipeline::{Analyse, Detect, Detected, Embed, ImageInput, Search};
 use facelens_core::provision::{ModelStore, resolve_models_dir};
 use facelens_core::runtime::SessionOptions;
-use facelens_core::stages::{AttributeStage, FaceInput, IdentityStage, Preprocessed, Preprocessor};
-use facelens_core::wire::{
-    AttributesRequest, AttributesResponse, EmbedRequest, EmbedResponse, ErrorBody, FaceCrop,
-    PreprocessResponse, png_base64,
+use facelens_core::stages::{
+    AttributeStage, EncodedFace, FaceInput, IdentityStage, Preprocessed, Preprocessor,
 };
 use image::RgbImage;
-use serde::de::DeserializeOwned;
 
 use crate::config::Config;
 use crate::engine::{Lane, LaneConfig};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::state::blocking;
 
-/// Another role's base URL and the token to present.
+/// Another role, called with the one typed `/v1` client.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     service: &'static str,
-    base: String,
-    token: Option<String>,
-    client: reqwest::Client,
+    client: AsyncClient,
 }
 
 impl Upstream {
     fn new(service: &'static str, base: &str, config: &Config) -> Result<Self, CoreError> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.timeout_ms))
-            .build()
+        let endpoint = Endpoint::new(base, config.upstream_token.as_deref().unwrap_or(""))
+            .map_err(|e| CoreError::InvalidRequest(format!("{service} URL: {e}")))?;
+        let client = AsyncClient::new(endpoint, Duration::from_millis(config.timeout_ms))
             .map_err(|e| CoreError::InvalidRequest(format!("HTTP client: {e}")))?;
-        Ok(Self {
-            service,
-            base: base.trim_end_matches('/').to_owned(),
-            token: config.upstream_token.clone(),
-            client,
-        })
+        Ok(Self { service, client })
     }
 
-    async fn post<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        content_type: &'static str,
-        body: Vec<u8>,
-    ) -> Result<T, ApiError> {
-        let mut req = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(body);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        let unreachable = |e: reqwest::Error| ApiError::Unreachable {
-            service: self.service,
-            detail: e.to_string(),
-        };
-        let resp = req.send().await.map_err(unreachable)?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(unreachable)?;
-        if !status.is_success() {
-            let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or(ErrorBody {
-                code: "unknown".into(),
-                message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-            });
-            return Err(ApiError::Upstream {
+    async fn call<T>(&self, call: Call<T>) -> Result<T, ApiError> {
+        self.client.call(call).await.map_err(|e| match e {
+            ClientError::Unreachable { detail, .. } => ApiError::Unreachable {
                 service: self.service,
-                status: status.as_u16(),
-                code: body.code,
-                body_message: body.message,
-            });
-        }
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::Unreachable {
-            service: self.service,
-            detail: format!("unexpected response: {e}"),
+                detail,
+            },
+            ClientError::Server {
+                status,
+                code,
+                message,
+            } => ApiError::Upstream {
+                service: self.service,
+                status,
+                code,
+                body_message: message,
+            },
         })
-    }
-
-    async fn post_json<Q: serde::Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &Q,
-    ) -> Result<T, ApiError> {
-        let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Internal(e.to_string()))?;
-        self.post(path, "application/json", bytes).await
     }
 }
 
@@ -141,10 +111,10 @@ impl PreStage {
                 .pop()
                 .ok_or_else(|| ApiError::Internal("preprocess returned nothing".into())),
             Self::Remote(up) => {
-                let r: PreprocessResponse = up
-                    .post("/v1/preprocess", "application/octet-stream", bytes)
-                    .await?;
-                Ok((r.decode(limits)?, r.decode_ms))
+                let r = up.call(Call::preprocess(bytes)).await?;
+                let decode_ms = r.decode_ms;
+                let pre = blocking(move || r.decode(limits).map_err(ApiError::Core)).await?;
+                Ok((pre, decode_ms))
             }
         }
     }
@@ -159,14 +129,17 @@ impl EmbedStage {
         match self {
             Self::Local(lane) => lane.submit(aligned).await,
             Self::Remote(up) => {
-                let req = EmbedRequest {
-                    aligned_png: aligned
-                        .iter()
-                        .map(png_base64)
-                        .collect::<Result<_, _>>()
-                        .map_err(encode_err)?,
-                };
-                let r: EmbedResponse = up.post_json("/v1/embed", &req).await?;
+                let req = blocking(move || {
+                    Ok(EmbedRequest {
+                        aligned_png: aligned
+                            .iter()
+                            .map(png_base64)
+                            .collect::<Result<_, _>>()
+                            .map_err(encode_err)?,
+                    })
+                })
+                .await?;
+                let r = up.call(Call::embed(&req)).await?;
                 Ok(r.embeddings)
             }
         }
@@ -182,17 +155,106 @@ impl AttrStage {
         match self {
             Self::Local(lane) => lane.submit(faces).await,
             Self::Remote(up) => {
-                let req = AttributesRequest {
-                    faces: faces
-                        .iter()
-                        .map(FaceCrop::encode)
-                        .collect::<Result<_, _>>()
-                        .map_err(encode_err)?,
-                };
-                let r: AttributesResponse = up.post_json("/v1/attributes", &req).await?;
+                let req = blocking(move || {
+                    Ok(AttributesRequest {
+                        faces: faces
+                            .iter()
+                            .map(FaceCrop::encode)
+                            .collect::<Result<_, _>>()
+                            .map_err(encode_err)?,
+                    })
+                })
+                .await?;
+                let r = up.call(Call::attributes(&req)).await?;
                 Ok(r.attributes)
             }
         }
+    }
+}
+
+// The orchestrator's stage traits over the enums above: `facelens_core::Pipeline` drives them
+// like the in-process stages, awaiting the stage threads or the other roles.
+
+impl Detect for PreStage {
+    type Error = ApiError;
+    async fn detect(
+        &mut self,
+        image: ImageInput<'_>,
+        _detector: &MtcnnConfig,
+        limits: DecodeLimits,
+    ) -> Result<Detected, ApiError> {
+        let bytes = match image {
+            ImageInput::Encoded(b) => b.into_owned(),
+            ImageInput::File(_) | ImageInput::Pixels(_) => {
+                return Err(ApiError::Internal(
+                    "the server's preprocess stage takes encoded images only".into(),
+                ));
+            }
+        };
+        let (pre, decode_ms) = self.run(bytes, limits).await?;
+        Ok(Detected {
+            pre,
+            decode_ms,
+            image: None,
+        })
+    }
+}
+
+impl Embed for EmbedStage {
+    type Error = ApiError;
+    async fn embed(&mut self, faces: &[FaceInput]) -> Result<Vec<Vec<f32>>, ApiError> {
+        match self {
+            Self::Local(_) => {
+                self.run(faces.iter().map(|f| f.aligned.clone()).collect())
+                    .await
+            }
+            // Faces that came from the preprocess role go on as the PNGs they arrived as.
+            Self::Remote(up) => {
+                let crops: Vec<Result<Arc<EncodedFace>, RgbImage>> = faces
+                    .iter()
+                    .map(|f| f.arrived_as.clone().ok_or_else(|| f.aligned.clone()))
+                    .collect();
+                let req = blocking(move || {
+                    let aligned_png = crops
+                        .iter()
+                        .map(|c| match c {
+                            Ok(arrived) => Ok(STANDARD.encode(&arrived.aligned_png)),
+                            Err(pixels) => png_base64(pixels),
+                        })
+                        .collect::<Result<_, _>>()
+                        .map_err(encode_err)?;
+                    Ok(EmbedRequest { aligned_png })
+                })
+                .await?;
+                Ok(up.call(Call::embed(&req)).await?.embeddings)
+            }
+        }
+    }
+}
+
+impl Analyse for AttrStage {
+    type Error = ApiError;
+    async fn analyse(&mut self, faces: &[FaceInput]) -> Result<Vec<Attributes>, ApiError> {
+        self.run(faces.to_vec()).await
+    }
+}
+
+/// The server's gallery, searched on the blocking pool.
+#[derive(Debug, Clone)]
+pub struct ServerGallery(pub Arc<Gallery>);
+
+impl Search for ServerGallery {
+    type Error = ApiError;
+    async fn search(&self, queries: &[Vec<f32>], k: usize) -> Result<Vec<Vec<Match>>, ApiError> {
+        let gallery = Arc::clone(&self.0);
+        let queries = queries.to_vec();
+        blocking(move || {
+            queries
+                .iter()
+                .map(|q| gallery.search(q, k).map_err(|e| ApiError::Core(e.into())))
+                .collect()
+        })
+        .await
     }
 }
 

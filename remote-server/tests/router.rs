@@ -50,7 +50,7 @@ async fn v1_needs_the_token() {
     );
     let (status, body) = call(get("/v1/version", Some(TOKEN))).await;
     assert_eq!(status, StatusCode::OK);
-    let v: facelens_core::wire::VersionInfo = serde_json::from_str(&body).expect("json");
+    let v: facelens_api::wire::VersionInfo = serde_json::from_str(&body).expect("json");
     assert_eq!((v.role.as_str(), v.ready), ("all", false));
 }
 
@@ -139,7 +139,7 @@ async fn every_error_has_the_json_body() {
             "{uri}"
         );
         let body = to_bytes(resp.into_body(), 1 << 20).await.expect("body");
-        let e: facelens_core::wire::ErrorBody = serde_json::from_slice(&body).expect("error body");
+        let e: facelens_api::wire::ErrorBody = serde_json::from_slice(&body).expect("error body");
         assert_eq!(e.code, code, "{uri}");
         assert!(!e.message.is_empty(), "{uri}");
     }

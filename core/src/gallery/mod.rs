@@ -236,6 +236,23 @@ impl Gallery {
         }
     }
 
+    /// Up to `limit` faces with ids above `after_id`, by id: one page of the gallery (the next
+    /// page starts after the last id of this one).
+    ///
+    /// # Errors
+    /// A database error.
+    pub fn entries_after(&self, after_id: u64, limit: usize) -> Result<Vec<Entry>, GalleryError> {
+        // Ids above i64::MAX exist nowhere: nothing lies after them.
+        let Some(after_id) = rowid(after_id) else {
+            return Ok(Vec::new());
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match self {
+            Self::Sqlite(s) => s.entries_after(after_id, limit),
+            Self::Postgres(p) => p.entries_after(after_id, limit),
+        }
+    }
+
     /// One face.
     ///
     /// # Errors

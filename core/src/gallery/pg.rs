@@ -182,6 +182,21 @@ impl PgStore {
         Ok(rows.iter().map(entry_row).collect())
     }
 
+    pub(crate) fn entries_after(
+        &self,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<Entry>, GalleryError> {
+        let rows = self
+            .client()?
+            .query(
+                &format!("{ENTRY_SELECT} WHERE f.id > $1 ORDER BY f.id LIMIT $2"),
+                &[&after_id, &limit],
+            )
+            .map_err(self.err())?;
+        Ok(rows.iter().map(entry_row).collect())
+    }
+
     pub(crate) fn entry(&self, id: u64) -> Result<Option<Entry>, GalleryError> {
         let Some(id) = rowid(id) else { return Ok(None) };
         Ok(self

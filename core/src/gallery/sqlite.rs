@@ -248,6 +248,24 @@ impl SqliteStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 
+    pub(crate) fn entries_after(
+        &self,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<Entry>, GalleryError> {
+        let g = self.lock()?;
+        let mut st = g
+            .conn
+            .prepare_cached(&format!(
+                "{ENTRY_SELECT} WHERE f.id > ?1 ORDER BY f.id LIMIT ?2"
+            ))
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([after_id, limit], entry_row)
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
     pub(crate) fn entry(&self, id: u64) -> Result<Option<Entry>, GalleryError> {
         let Some(id) = rowid(id) else { return Ok(None) };
         let g = self.lock()?;

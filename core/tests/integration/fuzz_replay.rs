@@ -27,11 +27,6 @@ fn image_seeds_and_crashes_replay() {
 }
 
 #[test]
-fn wire_seeds_and_crashes_replay() {
-    replay("wire", facelens_core::fuzz_entry::wire);
-}
-
-#[test]
 fn tfjs_seeds_and_crashes_replay() {
     replay("tfjs", facelens_core::fuzz_entry::tfjs);
 }

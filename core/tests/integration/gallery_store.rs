@@ -93,6 +93,22 @@ fn enrol_search_rename_delete_and_reopen(b: &Backend) {
     let c = g.enrol("Carol", "c.jpg", &unit(3), &thumb).expect("enrol");
     assert!(c > bob, "ids are never reused, also after a reopen");
     assert_eq!(g.search(&unit(3), 1).expect("search")[0].id, c);
+
+    // Pages by id: each starts after the last id of the one before; deleted ids leave no hole.
+    let d = g.enrol("Dan", "d.jpg", &unit(4), &thumb).expect("enrol");
+    let ids = |after, limit| -> Vec<u64> {
+        g.entries_after(after, limit)
+            .expect("page")
+            .iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    assert_eq!(ids(0, 2), [a, c]);
+    assert_eq!(ids(c, 2), [d]);
+    assert_eq!(ids(d, 2), Vec::<u64>::new());
+    assert_eq!(ids(0, 0), Vec::<u64>::new());
+    assert_eq!(ids(u64::MAX, 5), Vec::<u64>::new());
+    assert_eq!(g.entries_after(a, 1).expect("page")[0].name, "Carol");
 }
 
 #[test]

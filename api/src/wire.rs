@@ -5,18 +5,20 @@
 //! Images travel inside JSON as standard base64 of an encoded image; face crops are PNG (lossless,
 //! so the server sees exactly the pixels the client cut).
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::api::{Analysis, Attributes, BoxPx, Detection, Match};
-use crate::error::CoreError;
-use crate::gallery::Entry;
-use crate::image_io::{self, DecodeLimits};
-use crate::people::{ClusterReport, PeopleGroup, PhotoMatch, ScannedFace};
-use crate::stages::{FaceInput, Preprocessed};
+use facelens_core::api::{Analysis, Attributes, BoxPx, Detection, Match};
+use facelens_core::error::CoreError;
+use facelens_core::gallery::Entry;
+use facelens_core::image_io::{self, DecodeLimits};
+use facelens_core::people::{ClusterReport, PeopleGroup, PhotoMatch, ScannedFace};
+use facelens_core::stages::{EncodedFace, FaceInput, Preprocessed};
 
 /// One face, cut by the client: what `/v1/faces`, `/v1/embed` and `/v1/attributes` take.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -43,6 +45,21 @@ pub fn png_base64(img: &RgbImage) -> Result<String, CoreError> {
     img.write_with_encoder(encoder)
         .map_err(|e| CoreError::InvalidRequest(format!("PNG encoding: {e}")))?;
     Ok(STANDARD.encode(buf))
+}
+
+/// Base64 PNG of a face's aligned crop: the PNG it arrived as (`arrived_as`), else `aligned`
+/// freshly encoded.
+///
+/// # Errors
+/// As [`png_base64`].
+fn aligned_base64(
+    aligned: &RgbImage,
+    arrived_as: Option<&EncodedFace>,
+) -> Result<String, CoreError> {
+    match arrived_as {
+        Some(e) => Ok(STANDARD.encode(&e.aligned_png)),
+        None => png_base64(aligned),
+    }
 }
 
 /// Side of the aligned crop (px): the only size `aligned_png` may have.
@@ -77,14 +94,14 @@ fn decode_aligned(bytes: &[u8], (w, h): (u32, u32)) -> Result<RgbImage, CoreErro
 }
 
 /// Decodes a base64 gallery thumbnail, refusing one larger than
-/// [`crate::gallery::MAX_THUMBNAIL_SIDE_PX`] from its header.
+/// [`facelens_core::gallery::MAX_THUMBNAIL_SIDE_PX`] from its header.
 ///
 /// # Errors
 /// Bad base64, a bad image, or one too large.
 pub fn thumbnail_from_base64(b64: &str) -> Result<RgbImage, CoreError> {
     let bytes = base64_bytes(b64, "thumbnail_png")?;
     let (w, h) = image_io::dimensions(&bytes)?;
-    let max = crate::gallery::MAX_THUMBNAIL_SIDE_PX;
+    let max = facelens_core::gallery::MAX_THUMBNAIL_SIDE_PX;
     if w > max || h > max {
         return Err(CoreError::InvalidRequest(format!(
             "thumbnail_png is {w}x{h} px; at most {max}x{max}"
@@ -163,6 +180,10 @@ impl CropHeaders {
             aligned: decode_aligned(&self.aligned, self.aligned_dims)?,
             patch: image_io::decode(&self.patch, limits)?,
             bbox_in_patch: self.bbox_in_patch,
+            arrived_as: Some(Arc::new(EncodedFace {
+                aligned_png: self.aligned,
+                patch_png: self.patch,
+            })),
         })
     }
 }
@@ -186,14 +207,18 @@ impl FaceCrop {
         })
     }
 
-    /// Encodes a face for the wire.
+    /// Encodes a face for the wire: the PNGs it arrived as when it came over the wire (only the
+    /// base64 is redone), else freshly encoded.
     ///
     /// # Errors
     /// As [`png_base64`].
     pub fn encode(face: &FaceInput) -> Result<Self, CoreError> {
         Ok(Self {
-            aligned_png: png_base64(&face.aligned)?,
-            patch_png: png_base64(&face.patch)?,
+            aligned_png: aligned_base64(&face.aligned, face.arrived_as.as_deref())?,
+            patch_png: match &face.arrived_as {
+                Some(e) => STANDARD.encode(&e.patch_png),
+                None => png_base64(&face.patch)?,
+            },
             bbox_in_patch: face.bbox_in_patch,
         })
     }
@@ -397,11 +422,52 @@ pub struct RenameRequest {
     pub name: String,
 }
 
-/// `GET /v1/gallery`.
+/// A gallery entry as listed: everything but the embedding, and its thumbnail when asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EntrySummary {
+    /// Stable face id (never reused).
+    pub id: u64,
+    /// Person's name.
+    pub name: String,
+    /// Where the face came from (file path or URL), as given at enrolment.
+    pub source: String,
+    /// Enrolment time, seconds since the Unix epoch.
+    pub enrolled_at_unix_s: u64,
+    /// The person this face belongs to.
+    pub person_id: u64,
+    /// The detector's score for this face, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector_score: Option<f32>,
+    /// Base64 PNG of the aligned-face thumbnail (`?thumbnails=true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_png: Option<String>,
+}
+
+impl From<&Entry> for EntrySummary {
+    fn from(e: &Entry) -> Self {
+        Self {
+            id: e.id,
+            name: e.name.clone(),
+            source: e.source.clone(),
+            enrolled_at_unix_s: e.enrolled_at_unix_s,
+            person_id: e.person_id,
+            detector_score: e.detector_score,
+            thumbnail_png: None,
+        }
+    }
+}
+
+/// Largest page `GET /v1/gallery` returns.
+pub const MAX_GALLERY_PAGE: usize = 1000;
+
+/// `GET /v1/gallery`: one page of entries, by id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct GalleryList {
     /// Entries, by id.
-    pub entries: Vec<Entry>,
+    pub entries: Vec<EntrySummary>,
+    /// Where the next page starts (`?after_id=`); absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after_id: Option<u64>,
 }
 
 /// `GET /v1/people` and `facelens people list --json`: the groups, largest first, and the
@@ -504,7 +570,7 @@ pub struct VersionInfo {
     pub name: String,
     /// Crate version.
     pub version: String,
-    /// [`crate::api::SCHEMA_VERSION`].
+    /// [`facelens_core::api::SCHEMA_VERSION`].
     pub schema_version: u32,
     /// The server's role.
     pub role: String,
@@ -549,11 +615,16 @@ mod tests {
                 x2: 30.25,
                 y2: 28.0,
             },
+            arrived_as: None,
         };
         let wire = FaceCrop::encode(&face).expect("encode");
         let json = serde_json::to_string(&wire).expect("json");
         let back: FaceCrop = serde_json::from_str(&json).expect("parse");
-        assert_eq!(back.decode(DecodeLimits::default()).expect("decode"), face);
+        let decoded = back.decode(DecodeLimits::default()).expect("decode");
+        assert_eq!(decoded, face);
+        // A hop onwards forwards the very bytes that arrived.
+        assert!(decoded.arrived_as.is_some());
+        assert_eq!(FaceCrop::encode(&decoded).expect("forward"), wire);
     }
 
     #[test]
