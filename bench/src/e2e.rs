@@ -32,9 +32,9 @@ pub fn variants(models: &Path) -> Vec<Variant> {
             config: base.clone(),
         },
         Variant {
-            name: "before: attribute models run per face",
+            name: "before: attribute models batched by 8",
             config: PipelineConfig {
-                batch_faces: false,
+                attribute_batch: Some(8),
                 ..base.clone()
             },
         },

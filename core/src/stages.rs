@@ -25,7 +25,7 @@ use crate::models::mtcnn::{Mtcnn, MtcnnConfig};
 use crate::preprocess::{RectPx, align_face, centred_square, clip_to_image, crop_zero_padded};
 use crate::provision::ModelStore;
 use crate::quality::{MIN_FACE_DETAIL, laplacian_variance};
-use crate::runtime::SessionOptions;
+use crate::runtime::{ExecutionTarget, SessionOptions};
 
 /// fr_age's measured spread within one person on the labelled photos (years), the floor of the
 /// reported age uncertainty.
@@ -268,10 +268,20 @@ pub struct AttributeStage {
     faceres: FaceRes,
     gear: Gear,
     emotion: EmotionModel,
-    /// Run the batchable models once for all faces (default) or once per face (the benchmarks'
-    /// "before").
-    pub batch: bool,
+    /// Faces per run of the batchable models (FaceRes, GEAR, emotion); at least 1. The warm-up
+    /// runs this many, and no photo asks ONNX Runtime for more, so its arenas never grow past
+    /// what the warm-up needed. [`AttributeStage::load`] picks it from the execution target.
+    pub max_batch: usize,
 }
+
+/// Faces per attribute-model run on the CPU. One: on this 2-core machine a batch of 8 was no
+/// faster than 8 runs of one (`bench/RESULTS.md` §2), while its activations kept ONNX Runtime's
+/// arenas 261 MB larger for the life of the process (peak RSS of `facelens analyze couple.jpg`,
+/// 982 → 721 MB, measured with the dev build).
+pub const CPU_ATTRIBUTE_BATCH: usize = 1;
+
+/// Faces per attribute-model run on an accelerator, where a batch fills the device.
+pub const ACCELERATOR_ATTRIBUTE_BATCH: usize = 8;
 
 fn labelled(labels: &[&str], probs: &[f32]) -> Vec<LabelProb> {
     labels
@@ -295,12 +305,15 @@ impl AttributeStage {
             faceres: FaceRes::load(store, opts)?,
             gear: Gear::load(store, opts)?,
             emotion: EmotionModel::load(store, opts)?,
-            batch: true,
+            max_batch: match opts.target {
+                ExecutionTarget::Cpu => CPU_ATTRIBUTE_BATCH,
+                ExecutionTarget::Cuda | ExecutionTarget::TensorRt => ACCELERATOR_ATTRIBUTE_BATCH,
+            },
         })
     }
 
-    /// Runs every attribute model at load, for one face and for a batch of eight (the batch
-    /// shapes group photos use), see [`Preprocessor::warm_up`].
+    /// Runs every attribute model at load, for one face and for a full batch (the shapes photos
+    /// use), see [`Preprocessor::warm_up`].
     ///
     /// # Errors
     /// Model failures.
@@ -317,23 +330,23 @@ impl AttributeStage {
             arrived_as: None,
         };
         self.analyze(&[&face])?;
-        self.analyze(&[&face; 8]).map(drop)
+        if self.max_batch > 1 {
+            self.analyze(&vec![&face; self.max_batch])?;
+        }
+        Ok(())
     }
 
-    /// Attributes of each face. FaceRes, GEAR and emotion run once for the whole batch; the age
-    /// model takes one face per run.
+    /// Attributes of each face. FaceRes, GEAR and emotion run once per `max_batch` faces; the
+    /// age model takes one face per run.
     ///
     /// # Errors
     /// Model failures; [`CoreError::InvalidRequest`] for a malformed input.
     pub fn analyze(&mut self, faces: &[&FaceInput]) -> Result<Vec<Attributes>, CoreError> {
-        if !self.batch && faces.len() > 1 {
-            let mut out = Vec::with_capacity(faces.len());
-            for f in faces {
-                out.extend(self.analyze_batch(&[*f])?);
-            }
-            return Ok(out);
+        let mut out = Vec::with_capacity(faces.len());
+        for batch in faces.chunks(self.max_batch.max(1)) {
+            out.extend(self.analyze_batch(batch)?);
         }
-        self.analyze_batch(faces)
+        Ok(out)
     }
 
     fn analyze_batch(&mut self, faces: &[&FaceInput]) -> Result<Vec<Attributes>, CoreError> {

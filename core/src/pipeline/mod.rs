@@ -46,8 +46,9 @@ pub struct PipelineConfig {
     pub decode: DecodeLimits,
     /// Gallery matches per face.
     pub top_k: usize,
-    /// Batch the per-face attribute models over all faces of an image.
-    pub batch_faces: bool,
+    /// Faces per run of the batchable attribute models; `None`: the execution target's default
+    /// ([`crate::stages::CPU_ATTRIBUTE_BATCH`] or [`crate::stages::ACCELERATOR_ATTRIBUTE_BATCH`]).
+    pub attribute_batch: Option<usize>,
     /// Run every model once while loading, so that the first photo is as fast as the rest.
     pub warm_up: bool,
 }
@@ -61,7 +62,7 @@ impl Default for PipelineConfig {
             detector: MtcnnConfig::default(),
             decode: DecodeLimits::default(),
             top_k: 5,
-            batch_faces: true,
+            attribute_batch: None,
             warm_up: true,
         }
     }
@@ -243,7 +244,9 @@ impl Pipeline {
         let mut detect = Preprocessor::load(&store, o)?;
         let mut identity = IdentityStage::load(&store, o)?;
         let mut attributes = AttributeStage::load(&store, o)?;
-        attributes.batch = config.batch_faces;
+        if let Some(n) = config.attribute_batch {
+            attributes.max_batch = n.max(1);
+        }
         if config.warm_up {
             detect.warm_up(&config.detector)?;
             identity.warm_up()?;
