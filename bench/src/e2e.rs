@@ -69,6 +69,16 @@ pub fn variants(models: &Path) -> Vec<Variant> {
             },
         },
         Variant {
+            name: "before: ONNX Runtime's memory pattern",
+            config: PipelineConfig {
+                session: SessionOptions {
+                    memory_pattern: true,
+                    ..SessionOptions::default()
+                },
+                ..base.clone()
+            },
+        },
+        Variant {
             name: "before: ONNX Runtime spinning threads",
             config: PipelineConfig {
                 session: SessionOptions {

@@ -40,6 +40,11 @@ pub struct SessionOptions {
     /// Apply the load-time graph rewrites of [`crate::onnx_rewrite`] where a model wrapper asks for
     /// them (MTCNN). `false` loads every pinned graph exactly as it is (kept for benchmarks).
     pub rewrite_graphs: bool,
+    /// ONNX Runtime's memory pattern: one block per input shape, planned ahead for all of a
+    /// run's intermediate tensors. Off by default: facelens's shapes vary from photo to photo
+    /// (pyramid levels, face counts), so the planned blocks only added to the arenas (about 45 MB
+    /// of peak RSS) and were no faster (`bench/RESULTS.md` §12).
+    pub memory_pattern: bool,
 }
 
 impl Default for SessionOptions {
@@ -52,6 +57,7 @@ impl Default for SessionOptions {
             fail_if_unavailable: false,
             spinning: false,
             rewrite_graphs: true,
+            memory_pattern: false,
         }
     }
 }
@@ -136,6 +142,8 @@ fn builder(
     }
     builder = builder
         .with_intra_op_spinning(opts.spinning)
+        .map_err(|e| ort_err(e.to_string()))?
+        .with_memory_pattern(opts.memory_pattern)
         .map_err(|e| ort_err(e.to_string()))?;
     match opts.target {
         ExecutionTarget::Cpu => {}

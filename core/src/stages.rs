@@ -274,10 +274,10 @@ pub struct AttributeStage {
     pub max_batch: usize,
 }
 
-/// Faces per attribute-model run on the CPU. One: on this 2-core machine a batch of 8 was no
-/// faster than 8 runs of one (`bench/RESULTS.md` §2), while its activations kept ONNX Runtime's
-/// arenas 261 MB larger for the life of the process (peak RSS of `facelens analyze couple.jpg`,
-/// 982 → 721 MB, measured with the dev build).
+/// Faces per attribute-model run on the CPU. One: on 2 cores batching 7 faces saved 0–13 % of
+/// their analysis time in three runs (no more than the run-to-run noise), while the batch's
+/// activations kept ONNX Runtime's arenas about 260 MB larger for the life of the process
+/// (`bench/RESULTS.md` §12).
 pub const CPU_ATTRIBUTE_BATCH: usize = 1;
 
 /// Faces per attribute-model run on an accelerator, where a batch fills the device.
