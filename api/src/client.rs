@@ -281,7 +281,7 @@ impl BlockingClient {
     ///
     /// # Errors
     /// [`ClientError`].
-    pub fn call<T>(&self, call: Call<T>) -> Result<T, ClientError> {
+    pub fn call<T>(&self, mut call: Call<T>) -> Result<T, ClientError> {
         let e = &self.endpoint;
         let mut req = self
             .http
@@ -289,8 +289,8 @@ impl BlockingClient {
         if let Some(t) = &e.token {
             req = req.bearer_auth(t);
         }
-        if let Some(body) = &call.body {
-            let (content_type, bytes) = body.clone().map_err(|d| e.unreachable(d))?;
+        if let Some(body) = call.body.take() {
+            let (content_type, bytes) = body.map_err(|d| e.unreachable(d))?;
             req = req
                 .header(reqwest::header::CONTENT_TYPE, content_type)
                 .body(bytes);
@@ -326,7 +326,7 @@ impl AsyncClient {
     ///
     /// # Errors
     /// [`ClientError`].
-    pub async fn call<T>(&self, call: Call<T>) -> Result<T, ClientError> {
+    pub async fn call<T>(&self, mut call: Call<T>) -> Result<T, ClientError> {
         let e = &self.endpoint;
         let mut req = self
             .http
@@ -334,7 +334,7 @@ impl AsyncClient {
         if let Some(t) = &e.token {
             req = req.bearer_auth(t);
         }
-        if let Some(body) = call.body.clone() {
+        if let Some(body) = call.body.take() {
             let (content_type, bytes) = body.map_err(|d| e.unreachable(d))?;
             req = req
                 .header(reqwest::header::CONTENT_TYPE, content_type)

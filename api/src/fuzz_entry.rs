@@ -37,17 +37,7 @@ mod tests {
     #[test]
     fn wire_seeds_and_crashes_replay() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-        let mut n = 0;
-        for dir in ["seeds", "crashes"] {
-            let Ok(files) = std::fs::read_dir(root.join(dir).join("wire")) else {
-                continue;
-            };
-            for f in files.flatten() {
-                let bytes = std::fs::read(f.path()).expect("readable");
-                super::wire(&bytes);
-                n += 1;
-            }
-        }
+        let n = facelens_core::fuzz_entry::replay(&root, "wire", super::wire).expect("readable");
         eprintln!("fuzz replay wire: {n} inputs");
         assert!(n > 0, "fuzz/seeds/wire is empty");
     }

@@ -52,7 +52,7 @@ pub fn png_base64(img: &RgbImage) -> Result<String, CoreError> {
 ///
 /// # Errors
 /// As [`png_base64`].
-fn aligned_base64(
+pub fn aligned_base64(
     aligned: &RgbImage,
     arrived_as: Option<&EncodedFace>,
 ) -> Result<String, CoreError> {

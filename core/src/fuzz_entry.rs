@@ -40,3 +40,23 @@ pub fn manifest(data: &[u8]) {
         }
     }
 }
+
+/// Runs `entry` on every committed input of fuzz target `target` under the corpus folder `root`
+/// (`root/seeds/T` and `root/crashes/T`; a missing folder holds nothing), and returns how many
+/// there were: the replay every crate's tests do for its own targets.
+///
+/// # Errors
+/// An input that cannot be read.
+pub fn replay(root: &std::path::Path, target: &str, entry: fn(&[u8])) -> std::io::Result<usize> {
+    let mut n = 0;
+    for dir in ["seeds", "crashes"] {
+        let Ok(files) = std::fs::read_dir(root.join(dir).join(target)) else {
+            continue;
+        };
+        for f in files.flatten() {
+            entry(&std::fs::read(f.path())?);
+            n += 1;
+        }
+    }
+    Ok(n)
+}

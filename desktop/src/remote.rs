@@ -9,12 +9,9 @@ use facelens_api::wire::{
     EnrolRequest, EntrySummary, FaceCrop, FacesRequest, RenameRequest, png_base64,
     thumbnail_from_base64,
 };
-use facelens_core::models::mtcnn::MtcnnConfig;
 use facelens_core::pipeline::{
     AnalyzedImage, FaceResults, FaceStage, ImageInput, Pipeline, PipelineConfig,
 };
-use facelens_core::provision::ModelStore;
-use facelens_core::runtime::SessionOptions;
 use facelens_core::stages::{FaceInput, Preprocessor};
 use image::RgbImage;
 
@@ -103,30 +100,21 @@ pub struct RemoteBackend {
 }
 
 impl RemoteBackend {
-    /// Loads the detector from `store` (the three small MTCNN nets) and targets `address`.
+    /// Loads the detector of `config`'s models folder (the three small MTCNN nets) and targets
+    /// `address`; the rest of `config` (detector and decoder settings, matches per face) applies
+    /// as in local mode.
     ///
     /// # Errors
     /// Model loading errors, a malformed URL.
-    pub fn new(
-        store: &ModelStore,
-        opts: SessionOptions,
-        detector: MtcnnConfig,
-        address: ServerAddress,
-    ) -> Result<Self, BackendError> {
-        let mut preprocessor =
-            Preprocessor::load(store, opts).map_err(facelens_core::CoreError::from)?;
-        preprocessor.warm_up(&detector)?;
-        let config = PipelineConfig {
-            models_dir: Some(store.dir().to_path_buf()),
-            session: opts,
-            detector,
-            ..PipelineConfig::default()
-        };
+    pub fn new(config: &PipelineConfig, address: ServerAddress) -> Result<Self, BackendError> {
+        let mut preprocessor = Preprocessor::load(&config.store(), config.session)
+            .map_err(facelens_core::CoreError::from)?;
+        preprocessor.warm_up(&config.detector)?;
         let faces = RemoteFaces {
             client: client_for(&address)?,
         };
         Ok(Self {
-            pipeline: Pipeline::new(preprocessor, faces, config),
+            pipeline: Pipeline::new(preprocessor, faces, config.clone()),
         })
     }
 

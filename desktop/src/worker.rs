@@ -12,7 +12,7 @@ use facelens_api::client::{BlockingClient, Call};
 use facelens_api::wire::EntrySummary;
 use facelens_core::api::Analysis;
 use facelens_core::gallery::{Gallery, GalleryLocation};
-use facelens_core::provision::{ModelStore, ProvisionEvent, resolve_models_dir};
+use facelens_core::provision::ProvisionEvent;
 use facelens_core::{Pipeline, PipelineConfig};
 use image::RgbImage;
 
@@ -210,10 +210,7 @@ impl Backends {
             self.remote = None;
             return Ok("local mode".into());
         };
-        let c = self.local.config();
-        let store = ModelStore::new(resolve_models_dir(c.models_dir.as_deref()));
-        let remote = RemoteBackend::new(&store, c.session, c.detector, address)
-            .map_err(|e| e.to_string())?;
+        let remote = RemoteBackend::new(self.local.config(), address).map_err(|e| e.to_string())?;
         let described = describe(remote.client());
         self.remote = Some(remote);
         described
@@ -231,7 +228,8 @@ fn load_local(
 ) -> Result<LocalBackend, String> {
     let local = if connected {
         if config.auto_provision {
-            ModelStore::new(resolve_models_dir(config.models_dir.as_deref()))
+            config
+                .store()
                 .ensure(&mut |p| send(Event::Provision(p)))
                 .map_err(|e| e.to_string())?;
         }

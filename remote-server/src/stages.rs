@@ -5,10 +5,8 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use facelens_api::client::{AsyncClient, Call, ClientError, Endpoint};
-use facelens_api::wire::{AttributesRequest, EmbedRequest, FaceCrop, png_base64};
+use facelens_api::wire::{AttributesRequest, EmbedRequest, FaceCrop, aligned_base64, png_base64};
 use facelens_core::CoreError;
 use facelens_core::api::{Attributes, Match};
 use facelens_core::gallery::Gallery;
@@ -210,17 +208,14 @@ impl Embed for EmbedStage {
             }
             // Faces that came from the preprocess role go on as the PNGs they arrived as.
             Self::Remote(up) => {
-                let crops: Vec<Result<Arc<EncodedFace>, RgbImage>> = faces
+                let crops: Vec<(RgbImage, Option<Arc<EncodedFace>>)> = faces
                     .iter()
-                    .map(|f| f.arrived_as.clone().ok_or_else(|| f.aligned.clone()))
+                    .map(|f| (f.aligned.clone(), f.arrived_as.clone()))
                     .collect();
                 let req = blocking(move || {
                     let aligned_png = crops
                         .iter()
-                        .map(|c| match c {
-                            Ok(arrived) => Ok(STANDARD.encode(&arrived.aligned_png)),
-                            Err(pixels) => png_base64(pixels),
-                        })
+                        .map(|(pixels, arrived)| aligned_base64(pixels, arrived.as_deref()))
                         .collect::<Result<_, _>>()
                         .map_err(encode_err)?;
                     Ok(EmbedRequest { aligned_png })

@@ -230,10 +230,7 @@ impl Gallery {
     /// # Errors
     /// A database error.
     pub fn entries(&self) -> Result<Vec<Entry>, GalleryError> {
-        match self {
-            Self::Sqlite(s) => s.entries(),
-            Self::Postgres(p) => p.entries(),
-        }
+        self.entries_between(i64::MIN, i64::MAX)
     }
 
     /// Up to `limit` faces with ids above `after_id`, by id: one page of the gallery (the next
@@ -246,7 +243,12 @@ impl Gallery {
         let Some(after_id) = rowid(after_id) else {
             return Ok(Vec::new());
         };
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.entries_between(after_id, i64::try_from(limit).unwrap_or(i64::MAX))
+    }
+
+    /// Up to `limit` faces with row ids above `after_id`, by id: the one query behind
+    /// [`Gallery::entries`] and [`Gallery::entries_after`].
+    fn entries_between(&self, after_id: i64, limit: i64) -> Result<Vec<Entry>, GalleryError> {
         match self {
             Self::Sqlite(s) => s.entries_after(after_id, limit),
             Self::Postgres(p) => p.entries_after(after_id, limit),

@@ -174,14 +174,6 @@ impl PgStore {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
-    pub(crate) fn entries(&self) -> Result<Vec<Entry>, GalleryError> {
-        let rows = self
-            .client()?
-            .query(&format!("{ENTRY_SELECT} ORDER BY f.id"), &[])
-            .map_err(self.err())?;
-        Ok(rows.iter().map(entry_row).collect())
-    }
-
     pub(crate) fn entries_after(
         &self,
         after_id: i64,

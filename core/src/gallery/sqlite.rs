@@ -238,16 +238,6 @@ impl SqliteStore {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
-    pub(crate) fn entries(&self) -> Result<Vec<Entry>, GalleryError> {
-        let g = self.lock()?;
-        let mut st = g
-            .conn
-            .prepare_cached(&format!("{ENTRY_SELECT} ORDER BY f.id"))
-            .map_err(self.err())?;
-        let rows = st.query_map([], entry_row).map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
-    }
-
     pub(crate) fn entries_after(
         &self,
         after_id: i64,

@@ -53,6 +53,14 @@ pub struct PipelineConfig {
     pub warm_up: bool,
 }
 
+impl PipelineConfig {
+    /// The models folder this configuration names.
+    #[must_use]
+    pub fn store(&self) -> ModelStore {
+        ModelStore::new(resolve_models_dir(self.models_dir.as_deref()))
+    }
+}
+
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
@@ -137,7 +145,7 @@ impl<D, F> Pipeline<D, F> {
     /// The models folder the configuration names.
     #[must_use]
     pub fn store(&self) -> ModelStore {
-        ModelStore::new(resolve_models_dir(self.config.models_dir.as_deref()))
+        self.config.store()
     }
 
     /// Stage 1.
@@ -236,7 +244,7 @@ impl Pipeline {
         config: &PipelineConfig,
         on_event: &mut dyn FnMut(ProvisionEvent),
     ) -> Result<Self, CoreError> {
-        let store = ModelStore::new(resolve_models_dir(config.models_dir.as_deref()));
+        let store = config.store();
         if config.auto_provision {
             store.ensure(on_event)?;
         }

@@ -6,17 +6,7 @@ use std::path::Path;
 
 fn replay(target: &str, entry: fn(&[u8])) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let mut n = 0;
-    for dir in ["seeds", "crashes"] {
-        let Ok(files) = std::fs::read_dir(root.join(dir).join(target)) else {
-            continue;
-        };
-        for f in files.flatten() {
-            let bytes = std::fs::read(f.path()).expect("readable");
-            entry(&bytes);
-            n += 1;
-        }
-    }
+    let n = facelens_core::fuzz_entry::replay(&root, target, entry).expect("readable");
     eprintln!("fuzz replay {target}: {n} inputs");
     assert!(n > 0, "fuzz/seeds/{target} is empty");
 }
