@@ -49,6 +49,16 @@ pub fn variants(models: &Path) -> Vec<Variant> {
             },
         },
         Variant {
+            name: "before: P-Net on whole levels",
+            config: PipelineConfig {
+                detector: MtcnnConfig {
+                    pnet_strip_px: 0,
+                    ..MtcnnConfig::default()
+                },
+                ..base.clone()
+            },
+        },
+        Variant {
             name: "before: pyramid levels one after another",
             config: PipelineConfig {
                 detector: MtcnnConfig {

@@ -124,6 +124,34 @@ pub fn plan_levels(
         .collect()
 }
 
+/// The column ranges `[x0, x1)` P-Net runs on when a `width`×`height` level is split into strips
+/// of at most about `max_px` pixels. P-Net's cell `i` reads columns `2i .. 2i + 12` (stride 2,
+/// window 12), so a strip of `n` cells is `2n + 10` columns wide and the next one starts `2n`
+/// columns on: every strip starts on an even column and the strips together give exactly the
+/// whole level's cells, once each and in order. The last strip runs to the level's edge (it may
+/// be up to a window wider than the others, never narrower than one window). `max_px == 0`, or a
+/// level within it, gives one strip: the whole level.
+#[must_use]
+pub fn strip_columns(width: u32, height: u32, max_px: u32) -> Vec<(u32, u32)> {
+    let whole = vec![(0, width)];
+    if max_px == 0 || u64::from(width) * u64::from(height) <= u64::from(max_px) {
+        return whole;
+    }
+    // Cells per strip: as many as fit the budget, at least one.
+    let cells = ((max_px / height.max(1)).saturating_sub(10) / 2).max(1);
+    let mut strips = Vec::new();
+    let mut x0 = 0u32;
+    loop {
+        let next = x0 + 2 * cells;
+        if width < next + 12 {
+            strips.push((x0, width));
+            return strips;
+        }
+        strips.push((x0, next + 10));
+        x0 = next;
+    }
+}
+
 /// Shares the levels among `workers` threads so each reads about as many pixels: largest level
 /// first, each to the worker with the fewest pixels so far (ties: the lower worker). Returns each
 /// worker's level indices in ascending order; every level appears exactly once. Deterministic.
@@ -170,6 +198,42 @@ mod tests {
         let many = assign_levels(&levels[..2], 4);
         assert_eq!(many.iter().filter(|p| p.is_empty()).count(), 2);
         assert!(assign_levels(&[], 2).iter().all(Vec::is_empty));
+    }
+
+    /// P-Net's output cells over columns `x0..x1` (valid 3×3 conv, 2×2 pool with stride 2,
+    /// two more valid 3×3 convs), as absolute cell indices.
+    fn cells(x0: u32, x1: u32) -> std::ops::Range<u32> {
+        let w = x1 - x0;
+        let n = if w < 12 { 0 } else { (w - 12) / 2 + 1 };
+        x0 / 2..x0 / 2 + n
+    }
+
+    #[test]
+    fn strips_give_every_cell_of_the_level_once() {
+        for (w, h, budget) in [
+            (1200, 900, 1 << 19),
+            (1201, 900, 1 << 19),
+            (2000, 1500, 100_000),
+            (13, 2000, 1000),
+            (40, 40, 1),
+            (500, 12, 200),
+            (700, 300, 0),
+        ] {
+            let strips = strip_columns(w, h, budget);
+            let all: Vec<u32> = strips.iter().flat_map(|&(a, b)| cells(a, b)).collect();
+            assert_eq!(all, cells(0, w).collect::<Vec<_>>(), "{w}×{h} in {budget}");
+            for (i, &(x0, x1)) in strips.iter().enumerate() {
+                assert_eq!(x0 % 2, 0);
+                assert!(x1 - x0 >= 12 && x1 <= w, "{strips:?}");
+                if i + 1 < strips.len() {
+                    // Within budget unless one cell alone is over it.
+                    assert!((x1 - x0) * h <= budget.max(12 * h), "{strips:?}");
+                }
+            }
+        }
+        assert_eq!(strip_columns(1200, 900, 0), vec![(0, 1200)]);
+        assert_eq!(strip_columns(600, 400, 240_000), vec![(0, 600)]);
+        assert_eq!(strip_columns(1200, 900, 1 << 19).len(), 3);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use facelens_core::api::Analysis;
 use facelens_core::image_io::{DecodeLimits, decode_file};
+use facelens_core::models::mtcnn::MtcnnConfig;
 use facelens_core::preprocess::{Filter, resize};
 use image::RgbImage;
 
@@ -206,11 +207,12 @@ fn exact_face_counts_on_every_labelled_photo() {
 }
 
 #[test]
-fn parallel_and_sequential_pyramids_find_the_same_faces() {
+fn parallel_sequential_and_whole_level_pyramids_find_the_same_faces() {
     let Some(dir) = faces_dir("parallel pyramid") else {
         return;
     };
     let mut p = pipeline();
+    let default = p.config.detector;
     for file in [
         "couple.jpg",
         "selfie-many-people.jpg",
@@ -218,20 +220,48 @@ fn parallel_and_sequential_pyramids_find_the_same_faces() {
         "img62.jpg",
     ] {
         let img = decode_file(&dir.join(file), DecodeLimits::default()).expect("decodes");
-        let mut run = |parallel: bool| {
-            p.config.detector.parallel_pyramid = parallel;
+        let mut run = |detector: MtcnnConfig| {
+            p.config.detector = detector;
             let a = p.analyze_image(&img, None);
-            p.config.detector.parallel_pyramid = true;
+            p.config.detector = default;
             a.expect("analyses").analysis
         };
-        let (par, seq) = (run(true), run(false));
+        let now = run(default);
         let detections = |a: &Analysis| {
             a.faces
                 .iter()
                 .map(|f| f.detection.clone())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(detections(&par), detections(&seq), "{file}");
-        assert!(!par.faces.is_empty(), "{file}");
+        assert!(!now.faces.is_empty(), "{file}");
+        for (what, detector) in [
+            (
+                "levels one after another",
+                MtcnnConfig {
+                    parallel_pyramid: false,
+                    ..default
+                },
+            ),
+            (
+                "whole levels, no strips",
+                MtcnnConfig {
+                    pnet_strip_px: 0,
+                    ..default
+                },
+            ),
+            (
+                "narrow strips",
+                MtcnnConfig {
+                    pnet_strip_px: 20_000,
+                    ..default
+                },
+            ),
+        ] {
+            assert_eq!(
+                detections(&now),
+                detections(&run(detector)),
+                "{file}: {what}"
+            );
+        }
     }
 }

@@ -1,13 +1,15 @@
 //! MTCNN's first stage: P-Net over the image pyramid, one level after another or shared among
 //! parallel threads (one single-threaded session each), candidates kept per level in level order.
+//! A level larger than [`MtcnnConfig::pnet_strip_px`] runs in strips of columns, so no run (and
+//! no arena) is the size of a whole large level.
 
 use image::RgbImage;
 
-use super::{Cand, MtcnnConfig, pack_transposed};
+use super::{Cand, MtcnnConfig, pack_columns_transposed};
 use crate::error::ModelError;
 use crate::geometry::{Overlap, ScoredBox, nms};
 use crate::models::{CheckedSession, add_model_run_ns};
-use crate::pyramid::{PyramidLevel, assign_levels};
+use crate::pyramid::{PyramidLevel, assign_levels, strip_columns};
 
 /// What P-Net found at one pyramid level: candidates after the level's own NMS, and the best
 /// face probability (for the "no face" reason).
@@ -19,36 +21,45 @@ pub(super) struct LevelFinds {
     pub(super) raw: usize,
 }
 
-/// Builds one level from the padded working image, runs P-Net on it and keeps its candidates.
-/// Returns the nanoseconds spent inside ONNX Runtime too.
+/// Builds one level from the padded working image, runs P-Net on it (in strips of at most
+/// `strip_px` pixels, see [`strip_columns`]) and keeps its candidates. Returns the nanoseconds
+/// spent inside ONNX Runtime too.
 fn pnet_level(
     pnet: &mut CheckedSession,
     level: &PyramidLevel,
     work: &RgbImage,
     threshold: f32,
+    strip_px: u32,
 ) -> Result<(LevelFinds, u64), ModelError> {
-    let (ws, hs) = (level.width as usize, level.height as usize);
+    let hs = level.height as usize;
     let pixels = level.build(work);
-    let mut data = Vec::with_capacity(ws * hs * 3);
-    pack_transposed(&pixels, &mut data);
-    let (out, run_ns) = pnet.run_measured("input_1", &[1, ws, hs, 3], data)?;
-    let (reg, prob) = (&out[0], &out[1]);
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let (w_out, h_out) = (prob.shape[1] as usize, prob.shape[2] as usize);
-    let best_p = prob
-        .data
-        .iter()
-        .skip(1)
-        .step_by(2)
-        .fold(0.0f32, |a, &p| a.max(p));
-    let level_cands = pnet_candidates(
-        &prob.data,
-        &reg.data,
-        (w_out, h_out),
-        level.cell_offset,
-        level.scale,
-        threshold,
-    );
+    let mut run_ns = 0;
+    let mut best_p = 0.0f32;
+    let mut level_cands = Vec::new();
+    for (x0, x1) in strip_columns(level.width, level.height, strip_px) {
+        let (x0, x1) = (x0 as usize, x1 as usize);
+        let mut data = Vec::with_capacity((x1 - x0) * hs * 3);
+        pack_columns_transposed(&pixels, x0..x1, &mut data);
+        let (out, ns) = pnet.run_measured("input_1", &[1, x1 - x0, hs, 3], data)?;
+        run_ns += ns;
+        let (reg, prob) = (&out[0], &out[1]);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let (w_out, h_out) = (prob.shape[1] as usize, prob.shape[2] as usize);
+        best_p = prob
+            .data
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .fold(best_p, |a, &p| a.max(p));
+        level_cands.extend(pnet_candidates(
+            &prob.data,
+            &reg.data,
+            (w_out, h_out),
+            (level.cell_offset.0 + x0 / 2, level.cell_offset.1),
+            level.scale,
+            threshold,
+        ));
+    }
     let boxes: Vec<ScoredBox> = level_cands.iter().map(|c| c.b).collect();
     let cands = nms(&boxes, 0.5, Overlap::Union)
         .into_iter()
@@ -73,12 +84,12 @@ fn pnet_levels(
     all: &[PyramidLevel],
     levels: &[usize],
     work: &RgbImage,
-    threshold: f32,
+    cfg: &MtcnnConfig,
 ) -> Result<(Vec<(usize, LevelFinds)>, u64), ModelError> {
     let mut found = Vec::with_capacity(levels.len());
     let mut run_ns = 0;
     for &i in levels {
-        let (f, ns) = pnet_level(pnet, &all[i], work, threshold)?;
+        let (f, ns) = pnet_level(pnet, &all[i], work, cfg.thresholds[0], cfg.pnet_strip_px)?;
         run_ns += ns;
         found.push((i, f));
     }
@@ -95,10 +106,9 @@ pub(super) fn run_pyramid(
     work: &RgbImage,
     cfg: &MtcnnConfig,
 ) -> Result<Vec<LevelFinds>, ModelError> {
-    let threshold = cfg.thresholds[0];
     let all: Vec<usize> = (0..levels.len()).collect();
     if !cfg.parallel_pyramid || workers.len() < 2 || levels.len() < 2 {
-        let (found, run_ns) = pnet_levels(pnet, levels, &all, work, threshold)?;
+        let (found, run_ns) = pnet_levels(pnet, levels, &all, work, cfg)?;
         add_model_run_ns(run_ns);
         return Ok(found.into_iter().map(|(_, f)| f).collect());
     }
@@ -110,7 +120,7 @@ pub(super) fn run_pyramid(
             .filter(|(_, part)| !part.is_empty())
             .enumerate()
             .map(|(n, (session, part))| {
-                let run = move || pnet_levels(session, levels, part, work, threshold);
+                let run = move || pnet_levels(session, levels, part, work, cfg);
                 // A thread that cannot be started (the process is out of threads) fails
                 // this detection with an error, after the other shares have run.
                 std::thread::Builder::new()
@@ -121,7 +131,7 @@ pub(super) fn run_pyramid(
             .collect();
         let mut results = Vec::with_capacity(parts.len());
         if let Some((session, part)) = first {
-            results.push(pnet_levels(session, levels, part, work, threshold));
+            results.push(pnet_levels(session, levels, part, work, cfg));
         }
         for handle in spawned {
             results.push(match handle {
