@@ -32,6 +32,13 @@ pub fn variants(models: &Path) -> Vec<Variant> {
             config: base.clone(),
         },
         Variant {
+            name: "before: attribute models one after another",
+            config: PipelineConfig {
+                attribute_concurrency: Some(false),
+                ..base.clone()
+            },
+        },
+        Variant {
             name: "before: attribute models batched by 8",
             config: PipelineConfig {
                 attribute_batch: Some(8),

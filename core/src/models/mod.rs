@@ -53,9 +53,29 @@ pub fn model_run_ns() -> u64 {
     MODEL_RUN_NS.load(Ordering::Relaxed)
 }
 
-/// Adds model time measured elsewhere (see [`CheckedSession::run_measured`]) to [`model_run_ns`].
+thread_local! {
+    /// Model time of this thread's runs while [`capture_model_run_ns`] collects it.
+    static CAPTURED_NS: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Adds model time measured elsewhere (see [`CheckedSession::run_measured`]) to [`model_run_ns`],
+/// or to this thread's capture when [`capture_model_run_ns`] is collecting it.
 pub fn add_model_run_ns(ns: u64) {
-    MODEL_RUN_NS.fetch_add(ns, Ordering::Relaxed);
+    CAPTURED_NS.with(|c| match c.get() {
+        Some(sum) => c.set(Some(sum + ns)),
+        None => {
+            MODEL_RUN_NS.fetch_add(ns, Ordering::Relaxed);
+        }
+    });
+}
+
+/// Runs `f` and returns the model time its runs on this thread took instead of adding it to
+/// [`model_run_ns`]: for work split over parallel threads, whose caller adds the longest share.
+pub fn capture_model_run_ns<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let outer = CAPTURED_NS.with(|c| c.replace(Some(0)));
+    let result = f();
+    let ns = CAPTURED_NS.with(|c| c.replace(outer)).unwrap_or(0);
+    (result, ns)
 }
 
 /// Splits a batched output into `n` rows (fewer if the output is short).

@@ -6,9 +6,11 @@ use facelens_core::api::Analysis;
 use facelens_core::image_io::{DecodeLimits, decode_file};
 use facelens_core::models::mtcnn::MtcnnConfig;
 use facelens_core::preprocess::{Filter, resize};
+use facelens_core::runtime::SessionOptions;
+use facelens_core::stages::{AttributeStage, FaceInput, Preprocessor};
 use image::RgbImage;
 
-use crate::fixtures::{faces_dir, pipeline};
+use crate::fixtures::{faces_dir, pipeline, store};
 
 /// A shared photo, upscaled `upscale`× (bilinear) as a phone's high-resolution photo of the
 /// same scene would be.
@@ -144,6 +146,34 @@ fn smiles_read_as_happy() {
         .count();
     eprintln!("selfie: {happy} of {} faces read as happy", a.faces.len());
     assert!(happy >= 4, "most faces in the selfie smile");
+}
+
+#[test]
+fn concurrent_and_sequential_attribute_models_agree() {
+    let Some(dir) = faces_dir("concurrent attributes") else {
+        return;
+    };
+    let opts = SessionOptions::default();
+    let mut pre = Preprocessor::load(store(), opts).expect("detector loads");
+    let mut stage = AttributeStage::load(store(), opts).expect("attribute models load");
+    let img =
+        decode_file(&dir.join("selfie-many-people.jpg"), DecodeLimits::default()).expect("decodes");
+    let faces = pre
+        .run(&img, &MtcnnConfig::default())
+        .expect("detects")
+        .faces;
+    let faces: Vec<&FaceInput> = faces.iter().collect();
+    assert_eq!(faces.len(), 7);
+    stage.concurrent = true;
+    let concurrent = stage.analyze(&faces).expect("analyses");
+    stage.concurrent = false;
+    let sequential = stage.analyze(&faces).expect("analyses");
+    assert_eq!(concurrent, sequential);
+    assert!(
+        concurrent
+            .iter()
+            .all(|a| a.age.years > 0.0 && !a.race.is_empty())
+    );
 }
 
 #[test]
