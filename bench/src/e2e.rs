@@ -32,6 +32,16 @@ pub fn variants(models: &Path) -> Vec<Variant> {
             config: base.clone(),
         },
         Variant {
+            name: "before: embedder always in the blocked layout",
+            config: PipelineConfig {
+                session: SessionOptions {
+                    choose_layout: false,
+                    ..SessionOptions::default()
+                },
+                ..base.clone()
+            },
+        },
+        Variant {
             name: "before: attribute models one after another",
             config: PipelineConfig {
                 attribute_concurrency: Some(false),

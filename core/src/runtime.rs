@@ -45,6 +45,13 @@ pub struct SessionOptions {
     /// (pyramid levels, face counts), so the planned blocks only added to the arenas (about 45 MB
     /// of peak RSS) and were no faster (`bench/RESULTS.md` §12).
     pub memory_pattern: bool,
+    /// ONNX Runtime's layout optimisations (convolutions in its blocked NCHWc layout, graph
+    /// optimisation level "all"); `false` stops at the level below ("extended").
+    pub blocked_layout: bool,
+    /// For the models that ask for it (the embedder), time both layouts at load on the CPU and
+    /// keep the faster ([`crate::models::CheckedSession::load_fastest_layout`]): which one wins
+    /// depends on the CPU (`bench/RESULTS.md` §12). `false` loads with `blocked_layout` as set.
+    pub choose_layout: bool,
 }
 
 impl Default for SessionOptions {
@@ -58,6 +65,8 @@ impl Default for SessionOptions {
             spinning: false,
             rewrite_graphs: true,
             memory_pattern: false,
+            blocked_layout: true,
+            choose_layout: true,
         }
     }
 }
@@ -133,7 +142,11 @@ fn builder(
     let ort_err = ort_error(model);
     let mut builder = Session::builder(env)
         .map_err(|e| ort_err(e.to_string()))?
-        .with_optimization_level(GraphOptimizationLevel::All)
+        .with_optimization_level(if opts.blocked_layout {
+            GraphOptimizationLevel::All
+        } else {
+            GraphOptimizationLevel::Level2
+        })
         .map_err(|e| ort_err(e.to_string()))?;
     if opts.intra_threads > 0 {
         builder = builder

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use facelens_core::api::Analysis;
 use facelens_core::image_io::{DecodeLimits, decode_file};
+use facelens_core::models::embedder::{Embedder, cosine};
 use facelens_core::models::mtcnn::MtcnnConfig;
 use facelens_core::preprocess::{Filter, resize};
 use facelens_core::runtime::SessionOptions;
@@ -148,20 +149,24 @@ fn smiles_read_as_happy() {
     assert!(happy >= 4, "most faces in the selfie smile");
 }
 
+/// The selfie's faces as the detector cuts them (its own detector, not the shared pipeline's).
+fn selfie_faces(dir: &Path) -> Vec<FaceInput> {
+    let mut pre = Preprocessor::load(store(), SessionOptions::default()).expect("detector loads");
+    let img =
+        decode_file(&dir.join("selfie-many-people.jpg"), DecodeLimits::default()).expect("decodes");
+    pre.run(&img, &MtcnnConfig::default())
+        .expect("detects")
+        .faces
+}
+
 #[test]
 fn concurrent_and_sequential_attribute_models_agree() {
     let Some(dir) = faces_dir("concurrent attributes") else {
         return;
     };
-    let opts = SessionOptions::default();
-    let mut pre = Preprocessor::load(store(), opts).expect("detector loads");
-    let mut stage = AttributeStage::load(store(), opts).expect("attribute models load");
-    let img =
-        decode_file(&dir.join("selfie-many-people.jpg"), DecodeLimits::default()).expect("decodes");
-    let faces = pre
-        .run(&img, &MtcnnConfig::default())
-        .expect("detects")
-        .faces;
+    let mut stage =
+        AttributeStage::load(store(), SessionOptions::default()).expect("attribute models load");
+    let faces = selfie_faces(&dir);
     let faces: Vec<&FaceInput> = faces.iter().collect();
     assert_eq!(faces.len(), 7);
     stage.concurrent = true;
@@ -174,6 +179,37 @@ fn concurrent_and_sequential_attribute_models_agree() {
             .iter()
             .all(|a| a.age.years > 0.0 && !a.race.is_empty())
     );
+}
+
+#[test]
+fn the_embedder_gives_the_same_vectors_in_both_layouts() {
+    let Some(dir) = faces_dir("embedder layouts") else {
+        return;
+    };
+    let faces = selfie_faces(&dir);
+    let embed_all = |blocked_layout: bool| {
+        let opts = SessionOptions {
+            blocked_layout,
+            choose_layout: false,
+            ..SessionOptions::default()
+        };
+        let mut e = Embedder::load(store(), opts).expect("embedder loads");
+        faces
+            .iter()
+            .map(|f| e.embed(&f.aligned).expect("embeds"))
+            .collect::<Vec<_>>()
+    };
+    let (blocked, plain) = (embed_all(true), embed_all(false));
+    assert_eq!(blocked.len(), 7);
+    for (a, b) in blocked.iter().zip(&plain) {
+        let cos = cosine(a, b);
+        assert!(cos > 0.9999, "cosine {cos}");
+    }
+    // The layout chosen at load is one of the two.
+    let mut fastest = Embedder::load(store(), SessionOptions::default()).expect("loads");
+    let v = fastest.embed(&faces[0].aligned).expect("embeds");
+    let cos = cosine(&v, &blocked[0]);
+    assert!(cos > 0.9999, "cosine {cos}");
 }
 
 #[test]
