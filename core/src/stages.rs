@@ -22,7 +22,7 @@ use crate::models::emotion::{EMOTION_LABELS, EmotionModel};
 use crate::models::faceres::FaceRes;
 use crate::models::gear::{Gear, RACE_LABELS};
 use crate::models::mtcnn::{Mtcnn, MtcnnConfig};
-use crate::models::{add_model_run_ns, capture_model_run_ns};
+use crate::models::{add_model_run_ns, capture_model_run_ns, spawn_share};
 use crate::preprocess::{RectPx, align_face, centred_square, clip_to_image, crop_zero_padded};
 use crate::provision::ModelStore;
 use crate::quality::{MIN_FACE_DETAIL, laplacian_variance};
@@ -388,34 +388,18 @@ impl AttributeStage {
             Ok::<_, ModelError>((gear.race_batch(&boxed)?, emotion.classify_batch(&aligned)?))
         };
         let ((fr, years), (race, emotion)) = if *concurrent {
-            std::thread::scope(|s| {
-                let other = std::thread::Builder::new()
-                    .name("facelens-attributes".to_owned())
-                    .spawn_scoped(s, || capture_model_run_ns(|| second(gear, emotion)));
-                let (a, a_ns) = capture_model_run_ns(|| first(faceres, age));
-                let b = match other {
-                    Ok(h) => h.join().map_or_else(
-                        |_| {
-                            Err(ModelError::Ort {
-                                model: "attributes".into(),
-                                detail: "the attribute thread panicked".into(),
-                            })
-                        },
-                        |(b, b_ns)| {
-                            // The halves ran at the same time: count the longer one.
-                            add_model_run_ns(a_ns.max(b_ns));
-                            b
-                        },
-                    ),
-                    // A thread that cannot be started (the process is out of threads) fails
-                    // this analysis with an error, after the first half has run.
-                    Err(_) => Err(ModelError::Ort {
-                        model: "attributes".into(),
-                        detail: "could not start the attribute thread".into(),
-                    }),
-                };
-                Ok::<_, ModelError>((a?, b?))
-            })?
+            let ((a, a_ns), (b, b_ns)) = std::thread::scope(|s| {
+                let other = spawn_share(
+                    s,
+                    "facelens-attributes".to_owned(),
+                    ("attributes", "attribute"),
+                    || second(gear, emotion),
+                );
+                (capture_model_run_ns(|| first(faceres, age)), other.join())
+            });
+            // The halves ran at the same time: count the longer one.
+            add_model_run_ns(a_ns.max(b_ns));
+            (a?, b?)
         } else {
             (first(faceres, age)?, second(gear, emotion)?)
         };

@@ -61,8 +61,8 @@ thread_local! {
     static CAPTURED_NS: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
 }
 
-/// Adds model time measured elsewhere (see [`CheckedSession::run_measured`]) to [`model_run_ns`],
-/// or to this thread's capture when [`capture_model_run_ns`] is collecting it.
+/// Adds model time to [`model_run_ns`], or to this thread's capture when
+/// [`capture_model_run_ns`] is collecting it.
 pub fn add_model_run_ns(ns: u64) {
     CAPTURED_NS.with(|c| match c.get() {
         Some(sum) => c.set(Some(sum + ns)),
@@ -79,6 +79,50 @@ pub fn capture_model_run_ns<T>(f: impl FnOnce() -> T) -> (T, u64) {
     let result = f();
     let ns = CAPTURED_NS.with(|c| c.replace(outer)).unwrap_or(0);
     (result, ns)
+}
+
+/// Work started by [`spawn_share`] on a thread of its own.
+pub(crate) struct Share<'scope, T> {
+    handle: std::io::Result<std::thread::ScopedJoinHandle<'scope, (Result<T, ModelError>, u64)>>,
+    model: &'static str,
+    what: &'static str,
+}
+
+/// Runs `f` on a new thread `name` of scope `s`, its model time captured
+/// ([`capture_model_run_ns`]) for the caller, who adds the longest of the shares that overlapped.
+/// A thread that cannot be started (the process is out of threads) or that panics is a
+/// [`ModelError::Ort`] of `model` when joined, after the caller's own share has run.
+pub(crate) fn spawn_share<'scope, T: Send + 'scope>(
+    s: &'scope std::thread::Scope<'scope, '_>,
+    name: String,
+    (model, what): (&'static str, &'static str),
+    f: impl FnOnce() -> Result<T, ModelError> + Send + 'scope,
+) -> Share<'scope, T> {
+    Share {
+        handle: std::thread::Builder::new()
+            .name(name)
+            .spawn_scoped(s, move || capture_model_run_ns(f)),
+        model,
+        what,
+    }
+}
+
+impl<T> Share<'_, T> {
+    /// Waits for the share: its result and its model time (0 when it never ran).
+    pub(crate) fn join(self) -> (Result<T, ModelError>, u64) {
+        let failed = |detail: String| {
+            Err(ModelError::Ort {
+                model: self.model.to_owned(),
+                detail,
+            })
+        };
+        match self.handle {
+            Ok(h) => h
+                .join()
+                .unwrap_or_else(|_| (failed(format!("a {} thread panicked", self.what)), 0)),
+            Err(_) => (failed(format!("could not start a {} thread", self.what)), 0),
+        }
+    }
 }
 
 /// Splits a batched output into `n` rows (fewer if the output is short).
@@ -263,7 +307,8 @@ impl CheckedSession {
         })
     }
 
-    /// Runs the model on one f32 input; returns the outputs in manifest order.
+    /// Runs the model on one f32 input; returns the outputs in manifest order. The time inside
+    /// ONNX Runtime goes to [`add_model_run_ns`].
     ///
     /// # Errors
     /// [`ModelError::Ort`] when ONNX Runtime fails.
@@ -273,22 +318,6 @@ impl CheckedSession {
         shape: &[usize],
         data: Vec<f32>,
     ) -> Result<Vec<Output>, ModelError> {
-        let (outputs, run_ns) = self.run_measured(input_name, shape, data)?;
-        add_model_run_ns(run_ns);
-        Ok(outputs)
-    }
-
-    /// As [`CheckedSession::run`], but returns the nanoseconds spent inside ONNX Runtime instead of
-    /// adding them to [`model_run_ns`] (for runs on parallel threads, whose times overlap).
-    ///
-    /// # Errors
-    /// [`ModelError::Ort`] when ONNX Runtime fails.
-    pub fn run_measured(
-        &mut self,
-        input_name: &str,
-        shape: &[usize],
-        data: Vec<f32>,
-    ) -> Result<(Vec<Output>, u64), ModelError> {
         let ort_err = |e: ort::Error| ModelError::Ort {
             model: self.id.clone(),
             detail: e.to_string(),
@@ -303,7 +332,7 @@ impl CheckedSession {
                 detail: e.to_string(),
             })?;
         #[allow(clippy::cast_possible_truncation)]
-        let run_ns = started.elapsed().as_nanos() as u64;
+        add_model_run_ns(started.elapsed().as_nanos() as u64);
         let mut result = Vec::with_capacity(self.outputs.len());
         for name in &self.outputs {
             let value = outputs.get(name.as_str()).ok_or_else(|| ModelError::Ort {
@@ -321,7 +350,7 @@ impl CheckedSession {
                 data: data.to_vec(),
             });
         }
-        Ok((result, run_ns))
+        Ok(result)
     }
 }
 

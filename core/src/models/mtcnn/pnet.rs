@@ -8,7 +8,7 @@ use image::RgbImage;
 use super::{Cand, MtcnnConfig, pack_columns_transposed};
 use crate::error::ModelError;
 use crate::geometry::{Overlap, ScoredBox, nms};
-use crate::models::{CheckedSession, add_model_run_ns};
+use crate::models::{CheckedSession, add_model_run_ns, capture_model_run_ns, spawn_share};
 use crate::pyramid::{PyramidLevel, assign_levels, strip_columns};
 
 /// What P-Net found at one pyramid level: candidates after the level's own NMS, and the best
@@ -22,26 +22,23 @@ pub(super) struct LevelFinds {
 }
 
 /// Builds one level from the padded working image, runs P-Net on it (in strips of at most
-/// `strip_px` pixels, see [`strip_columns`]) and keeps its candidates. Returns the nanoseconds
-/// spent inside ONNX Runtime too.
+/// `strip_px` pixels, see [`strip_columns`]) and keeps its candidates.
 fn pnet_level(
     pnet: &mut CheckedSession,
     level: &PyramidLevel,
     work: &RgbImage,
     threshold: f32,
     strip_px: u32,
-) -> Result<(LevelFinds, u64), ModelError> {
+) -> Result<LevelFinds, ModelError> {
     let hs = level.height as usize;
     let pixels = level.build(work);
-    let mut run_ns = 0;
     let mut best_p = 0.0f32;
     let mut level_cands = Vec::new();
     for (x0, x1) in strip_columns(level.width, level.height, strip_px) {
         let (x0, x1) = (x0 as usize, x1 as usize);
         let mut data = Vec::with_capacity((x1 - x0) * hs * 3);
         pack_columns_transposed(&pixels, x0..x1, &mut data);
-        let (out, ns) = pnet.run_measured("input_1", &[1, x1 - x0, hs, 3], data)?;
-        run_ns += ns;
+        let out = pnet.run("input_1", &[1, x1 - x0, hs, 3], data)?;
         let (reg, prob) = (&out[0], &out[1]);
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let (w_out, h_out) = (prob.shape[1] as usize, prob.shape[2] as usize);
@@ -68,14 +65,11 @@ fn pnet_level(
             reg: level_cands[i].reg,
         })
         .collect();
-    Ok((
-        LevelFinds {
-            cands,
-            best_p,
-            raw: level_cands.len(),
-        },
-        run_ns,
-    ))
+    Ok(LevelFinds {
+        cands,
+        best_p,
+        raw: level_cands.len(),
+    })
 }
 
 /// Runs `levels` (indices into `all`) one after another on `pnet`.
@@ -85,15 +79,13 @@ fn pnet_levels(
     levels: &[usize],
     work: &RgbImage,
     cfg: &MtcnnConfig,
-) -> Result<(Vec<(usize, LevelFinds)>, u64), ModelError> {
-    let mut found = Vec::with_capacity(levels.len());
-    let mut run_ns = 0;
-    for &i in levels {
-        let (f, ns) = pnet_level(pnet, &all[i], work, cfg.thresholds[0], cfg.pnet_strip_px)?;
-        run_ns += ns;
-        found.push((i, f));
-    }
-    Ok((found, run_ns))
+) -> Result<Vec<(usize, LevelFinds)>, ModelError> {
+    levels
+        .iter()
+        .map(|&i| {
+            pnet_level(pnet, &all[i], work, cfg.thresholds[0], cfg.pnet_strip_px).map(|f| (i, f))
+        })
+        .collect()
 }
 
 /// P-Net over every level, in level order. With workers, each builds and runs its share of
@@ -108,8 +100,7 @@ pub(super) fn run_pyramid(
 ) -> Result<Vec<LevelFinds>, ModelError> {
     let all: Vec<usize> = (0..levels.len()).collect();
     if !cfg.parallel_pyramid || workers.len() < 2 || levels.len() < 2 {
-        let (found, run_ns) = pnet_levels(pnet, levels, &all, work, cfg)?;
-        add_model_run_ns(run_ns);
+        let found = pnet_levels(pnet, levels, &all, work, cfg)?;
         return Ok(found.into_iter().map(|(_, f)| f).collect());
     }
     let parts = assign_levels(levels, workers.len());
@@ -120,41 +111,28 @@ pub(super) fn run_pyramid(
             .filter(|(_, part)| !part.is_empty())
             .enumerate()
             .map(|(n, (session, part))| {
-                let run = move || pnet_levels(session, levels, part, work, cfg);
-                // A thread that cannot be started (the process is out of threads) fails
-                // this detection with an error, after the other shares have run.
-                std::thread::Builder::new()
-                    .name(format!("facelens-pnet-{}", n + 1))
-                    .spawn_scoped(s, run)
-                    .map_err(|_| ())
+                spawn_share(
+                    s,
+                    format!("facelens-pnet-{}", n + 1),
+                    ("mtcnn_pnet", "pyramid worker"),
+                    move || pnet_levels(session, levels, part, work, cfg),
+                )
             })
             .collect();
         let mut results = Vec::with_capacity(parts.len());
         if let Some((session, part)) = first {
-            results.push(pnet_levels(session, levels, part, work, cfg));
+            results.push(capture_model_run_ns(|| {
+                pnet_levels(session, levels, part, work, cfg)
+            }));
         }
-        for handle in spawned {
-            results.push(match handle {
-                Ok(h) => h.join().unwrap_or_else(|_| {
-                    Err(ModelError::Ort {
-                        model: "mtcnn_pnet".to_owned(),
-                        detail: "a pyramid worker thread panicked".to_owned(),
-                    })
-                }),
-                Err(()) => Err(ModelError::Ort {
-                    model: "mtcnn_pnet".to_owned(),
-                    detail: "could not start a pyramid worker thread".to_owned(),
-                }),
-            });
-        }
+        results.extend(spawned.into_iter().map(|share| share.join()));
         results
     });
     let mut slots: Vec<Option<LevelFinds>> = levels.iter().map(|_| None).collect();
     let mut longest_ns = 0;
-    for result in results {
-        let (found, run_ns) = result?;
+    for (result, run_ns) in results {
         longest_ns = longest_ns.max(run_ns);
-        for (i, f) in found {
+        for (i, f) in result? {
             slots[i] = Some(f);
         }
     }
