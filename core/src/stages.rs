@@ -392,7 +392,7 @@ impl AttributeStage {
                 let other = spawn_share(
                     s,
                     "facelens-attributes".to_owned(),
-                    ("attributes", "attribute"),
+                    ("attributes", "an attribute"),
                     || second(gear, emotion),
                 );
                 (capture_model_run_ns(|| first(faceres, age)), other.join())

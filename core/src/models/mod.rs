@@ -119,8 +119,8 @@ impl<T> Share<'_, T> {
         match self.handle {
             Ok(h) => h
                 .join()
-                .unwrap_or_else(|_| (failed(format!("a {} thread panicked", self.what)), 0)),
-            Err(_) => (failed(format!("could not start a {} thread", self.what)), 0),
+                .unwrap_or_else(|_| (failed(format!("{} thread panicked", self.what)), 0)),
+            Err(_) => (failed(format!("could not start {} thread", self.what)), 0),
         }
     }
 }

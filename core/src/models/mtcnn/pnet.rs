@@ -114,7 +114,7 @@ pub(super) fn run_pyramid(
                 spawn_share(
                     s,
                     format!("facelens-pnet-{}", n + 1),
-                    ("mtcnn_pnet", "pyramid worker"),
+                    ("mtcnn_pnet", "a pyramid worker"),
                     move || pnet_levels(session, levels, part, work, cfg),
                 )
             })
