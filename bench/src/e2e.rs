@@ -32,6 +32,26 @@ pub fn variants(models: &Path) -> Vec<Variant> {
             config: base.clone(),
         },
         Variant {
+            name: "before: float FaceRes and GEAR",
+            config: PipelineConfig {
+                session: SessionOptions {
+                    int8: false,
+                    ..SessionOptions::default()
+                },
+                ..base.clone()
+            },
+        },
+        Variant {
+            name: "before: embedder's pruned channels computed",
+            config: PipelineConfig {
+                session: SessionOptions {
+                    prune_channels: false,
+                    ..SessionOptions::default()
+                },
+                ..base.clone()
+            },
+        },
+        Variant {
             name: "before: embedder always in the blocked layout",
             config: PipelineConfig {
                 session: SessionOptions {

@@ -192,6 +192,24 @@ pub enum ProvisionError {
     /// The TFJS graph could not be converted.
     #[error(transparent)]
     Convert(#[from] crate::tfjs::ConvertError),
+    /// A float model could not be quantised.
+    #[error("cannot quantise {model}: {source}")]
+    Quantize {
+        /// The int8 model's id.
+        model: String,
+        /// Why.
+        source: crate::quantize::QuantizeError,
+    },
+    /// The float model an int8 model is made from is missing or wrong.
+    #[error("{model} is made from {from}, which is not verified: {detail}")]
+    SourceModel {
+        /// The int8 model's id.
+        model: String,
+        /// The float model's id.
+        from: String,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// Disk I/O failed.
     #[error("{source}: {path}")]
     Io {

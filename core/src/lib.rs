@@ -3,7 +3,8 @@
 //! The face pipeline: decode → detect (MTCNN pyramid) → align (5-point similarity, 112×112) →
 //! embed (512-d) → analyse (age, gender, race, emotion) → search a gallery. Groups the faces of
 //! unlabelled photos by person ([`people`]). Also provisions its own models from pinned registry
-//! packages and converts TensorFlow.js graphs to ONNX in Rust.
+//! packages, converts TensorFlow.js graphs to ONNX and quantises float models to int8
+//! ([`quantize`]) in Rust.
 //!
 //! Knows nothing of UIs or HTTP; the desktop app and the server are thin layers over [`Pipeline`].
 //!
@@ -35,6 +36,7 @@ pub mod preprocess;
 pub mod provision;
 pub mod pyramid;
 pub mod quality;
+pub mod quantize;
 pub mod runtime;
 pub mod stages;
 pub mod tfjs;

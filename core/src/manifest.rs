@@ -80,6 +80,13 @@ pub struct Convert {
     pub weights: Vec<SourceFile>,
 }
 
+/// A model facelens quantises itself from another entry's float model ([`crate::quantize`]).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Quantize {
+    /// Id of the float model (an earlier entry).
+    pub from: String,
+}
+
 /// One tensor of a model's contract.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TensorSpec {
@@ -104,6 +111,8 @@ pub struct ModelEntry {
     pub path: Option<String>,
     /// Conversion recipe (models produced by facelens).
     pub convert: Option<Convert>,
+    /// Int8 version of another entry's model, made by facelens at provisioning.
+    pub quantize: Option<Quantize>,
     /// File name in the models folder.
     pub file: String,
     /// sha256 of the ONNX file.
@@ -155,6 +164,14 @@ impl Manifest {
             .ok_or_else(|| ModelError::NotInManifest(id.to_owned()))
     }
 
+    /// The int8 version of float model `id`, when the manifest has one.
+    #[must_use]
+    pub fn int8_of(&self, id: &str) -> Option<&ModelEntry> {
+        self.models
+            .iter()
+            .find(|m| m.quantize.as_ref().is_some_and(|q| q.from == id))
+    }
+
     /// The package behind a model or the runtime.
     ///
     /// # Errors
@@ -177,11 +194,30 @@ mod tests {
         assert!(m.package(&m.runtime.package).is_ok());
         for model in &m.models {
             assert!(m.package(&model.package).is_ok(), "{}", model.id);
-            assert!(
-                model.path.is_some() != model.convert.is_some(),
-                "{}: exactly one of path/convert",
+            let sources = [
+                model.path.is_some(),
+                model.convert.is_some(),
+                model.quantize.is_some(),
+            ];
+            assert_eq!(
+                sources.iter().filter(|&&s| s).count(),
+                1,
+                "{}: exactly one of path/convert/quantize",
                 model.id
             );
+            if let Some(q) = &model.quantize {
+                let pos = |id: &str| m.models.iter().position(|x| x.id == id);
+                let from = pos(&q.from).expect("quantized from a model in the manifest");
+                assert!(
+                    from < pos(&model.id).unwrap_or(0),
+                    "{}: after its float model",
+                    model.id
+                );
+                let float = &m.models[from];
+                assert_eq!(float.package, model.package, "{}", model.id);
+                assert_eq!(float.inputs.len(), model.inputs.len(), "{}", model.id);
+                assert_eq!(float.outputs.len(), model.outputs.len(), "{}", model.id);
+            }
             assert_eq!(model.sha256.len(), 64, "{}: sha256 pinned", model.id);
             assert!(!model.inputs.is_empty() && !model.outputs.is_empty());
         }

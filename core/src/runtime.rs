@@ -52,6 +52,13 @@ pub struct SessionOptions {
     /// keep the faster ([`crate::models::CheckedSession::load_fastest_layout`]): which one wins
     /// depends on the CPU (`bench/RESULTS.md` §12). `false` loads with `blocked_layout` as set.
     pub choose_layout: bool,
+    /// Remove the embedder's pruned (all-zero) channels at load
+    /// ([`crate::onnx_rewrite::prune_dead_channels`]): the same function with fewer FLOPs on every
+    /// provider. `false` runs its graph as pinned (the bench's before row).
+    pub prune_channels: bool,
+    /// On the CPU, load the int8 version of each model that has one in the manifest
+    /// ([`crate::quantize`]); `false` loads the float models as pinned.
+    pub int8: bool,
 }
 
 impl Default for SessionOptions {
@@ -67,6 +74,8 @@ impl Default for SessionOptions {
             memory_pattern: false,
             blocked_layout: true,
             choose_layout: true,
+            prune_channels: true,
+            int8: true,
         }
     }
 }

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use facelens_core::gallery::{Gallery, resolve_gallery_location};
 use facelens_core::models::embedder::cosine;
 use facelens_core::provision::{ModelStore, ProvisionEvent, resolve_models_dir};
+use facelens_core::quantize::calibrate;
 use facelens_core::runtime::SessionOptions;
 use facelens_core::{Pipeline, PipelineConfig, calibration};
 
@@ -201,6 +202,15 @@ pub enum ModelsAction {
     Fetch,
     /// Show each file: present, verified, size, source, licence.
     List,
+    /// Development: measure the int8 models' activation ranges on the faces of a folder of photos
+    /// and write the calibration table (then pin the printed sha256s in models/manifest.toml).
+    Calibrate {
+        /// Folder of photos with faces.
+        photos: PathBuf,
+        /// Where to write the table.
+        #[arg(long, default_value = "models/calibration.toml")]
+        out: PathBuf,
+    },
 }
 
 /// Runs the CLI and maps errors to exit codes.
@@ -249,13 +259,16 @@ pub fn describe_progress(e: &ProvisionEvent) -> String {
         ProvisionEvent::Converting { model } => {
             format!("  converting {model} (TFJS graph -> ONNX)")
         }
+        ProvisionEvent::Quantizing { model } => {
+            format!("  quantising {model} (float -> int8)")
+        }
         ProvisionEvent::Converted {
             file,
             bytes,
             millis,
         } => {
             format!(
-                "  converted and verified {file} ({:.1} MB) in {millis} ms",
+                "  made and verified {file} ({:.1} MB) in {millis} ms",
                 *bytes as f64 / 1e6
             )
         }
@@ -521,6 +534,24 @@ fn models_cmd(cli: &Cli, action: &ModelsAction) -> anyhow::Result<ExitCode> {
                 store.status()?.len(),
                 store.dir().display()
             );
+        }
+        ModelsAction::Calibrate { photos, out } => {
+            let mut config = config(cli);
+            config.auto_provision = false;
+            let table = calibrate::calibrate_photos(&config, photos)?;
+            std::fs::write(out, table.to_toml()?)
+                .with_context(|| format!("writing {}", out.display()))?;
+            for (id, m) in &table.models {
+                outln!(
+                    "{id}: {} tensors from {} faces in {} photos",
+                    m.ranges.len(),
+                    m.faces,
+                    m.photos
+                );
+            }
+            for (id, sha256, bytes) in calibrate::pins(&store, &table)? {
+                outln!("pin {id}: sha256 = \"{sha256}\", bytes = {bytes}");
+            }
         }
         ModelsAction::List => {
             outln!("models folder: {}", store.dir().display());

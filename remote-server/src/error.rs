@@ -93,6 +93,8 @@ fn core_status(e: &CoreError) -> (StatusCode, &'static str) {
             | ProvisionError::Checksum { .. }
             | ProvisionError::NotInArchive { .. }
             | ProvisionError::Convert(_)
+            | ProvisionError::Quantize { .. }
+            | ProvisionError::SourceModel { .. }
             | ProvisionError::Io { .. }
             | ProvisionError::Archive { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "model_unavailable")

@@ -57,10 +57,18 @@ impl Embedder {
         let probe_face = crate::stages::warm_up_image(ALIGNED_SIDE_PX, ALIGNED_SIDE_PX);
         let probe_input = to_nchw(&probe_face, Channels::Bgr, 1.0, [127.0; 3], [128.0; 3]);
         Ok(Self {
-            session: CheckedSession::load_fastest_layout(store, "fr_feature", opts, |s| {
-                s.run("input", &[1, 3, 112, 112], probe_input.clone())
-                    .map(drop)
-            })?,
+            // Its pruned channels are removed at load: the same function with fewer FLOPs.
+            session: CheckedSession::load_fastest_layout(
+                store,
+                "fr_feature",
+                opts,
+                opts.prune_channels
+                    .then_some(crate::onnx_rewrite::prune_dead_channels as _),
+                |s| {
+                    s.run("input", &[1, 3, 112, 112], probe_input.clone())
+                        .map(drop)
+                },
+            )?,
         })
     }
 

@@ -44,6 +44,9 @@ pub struct Output {
     pub data: Vec<f32>,
 }
 
+/// A load-time graph rewrite ([`crate::onnx_rewrite`]).
+pub type RewriteFn = fn(&[u8]) -> Result<Rewritten, RewriteError>;
+
 /// Timed probe runs per layout in [`CheckedSession::load_fastest_layout`] (after one untimed).
 pub const LAYOUT_PROBE_RUNS: usize = 3;
 
@@ -79,6 +82,32 @@ pub fn capture_model_run_ns<T>(f: impl FnOnce() -> T) -> (T, u64) {
     let result = f();
     let ns = CAPTURED_NS.with(|c| c.replace(outer)).unwrap_or(0);
     (result, ns)
+}
+
+/// One model input as the pipeline built it, recorded by [`record_inputs`] (for calibrating the
+/// int8 models on real faces, [`crate::quantize::calibrate`]).
+#[derive(Debug, Clone)]
+pub struct RecordedInput {
+    /// The model's id.
+    pub model: String,
+    /// Dimensions.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub data: Vec<f32>,
+}
+
+thread_local! {
+    /// This thread's model inputs while [`record_inputs`] collects them.
+    static RECORDED: std::cell::RefCell<Option<Vec<RecordedInput>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` and returns, with its result, every model input run on this thread meanwhile.
+pub fn record_inputs<T>(f: impl FnOnce() -> T) -> (T, Vec<RecordedInput>) {
+    let outer = RECORDED.with_borrow_mut(|r| r.replace(Vec::new()));
+    let result = f();
+    let recorded = RECORDED.with_borrow_mut(|r| std::mem::replace(r, outer));
+    (result, recorded.unwrap_or_default())
 }
 
 /// Work started by [`spawn_share`] on a thread of its own.
@@ -177,13 +206,19 @@ fn check(
 }
 
 impl CheckedSession {
-    /// Loads model `id` from `store`: checks the file's sha256, builds the session, checks the contract.
+    /// Loads model `id` from `store` (on the CPU with [`SessionOptions::int8`], its int8 version
+    /// where the manifest has one): checks the file's sha256, builds the session, checks the contract.
     ///
     /// # Errors
     /// [`ModelError::Missing`], [`ModelError::Checksum`], [`ModelError::Ort`] or
     /// [`ModelError::UnexpectedContract`].
     pub fn load(store: &ModelStore, id: &str, opts: SessionOptions) -> Result<Self, ModelError> {
-        let entry = store.manifest().model(id)?;
+        let manifest = store.manifest();
+        let entry = match manifest.int8_of(id) {
+            // Accelerators run the float graphs (their int8 paths are another measurement).
+            Some(int8) if opts.int8 && opts.target == ExecutionTarget::Cpu => int8,
+            _ => manifest.model(id)?,
+        };
         let path = store.model_path(entry);
         verify(entry, &path)?;
         let env = runtime::environment(&store.runtime_path())?;
@@ -191,7 +226,7 @@ impl CheckedSession {
         Self::check_contract(entry, session)
     }
 
-    /// As [`CheckedSession::load`], but on the CPU with [`SessionOptions::choose_layout`] the model
+    /// As [`CheckedSession::load`] (or [`CheckedSession::load_rewritten`] with `rewrite`), but on the CPU with [`SessionOptions::choose_layout`] the model
     /// is tried in both layouts ([`SessionOptions::blocked_layout`] on and off): `probe` runs once
     /// on each to warm it up and then [`LAYOUT_PROBE_RUNS`] times timed, and the layout with the
     /// lower median is loaded (and probed once) for good. Both compute the same function (they
@@ -203,10 +238,15 @@ impl CheckedSession {
         store: &ModelStore,
         id: &str,
         opts: SessionOptions,
+        rewrite: Option<RewriteFn>,
         mut probe: impl FnMut(&mut Self) -> Result<(), ModelError>,
     ) -> Result<Self, ModelError> {
+        let load = |o: SessionOptions| match rewrite {
+            Some(r) => Self::load_rewritten(store, id, o, r),
+            None => Self::load(store, id, o),
+        };
         if !opts.choose_layout || opts.target != ExecutionTarget::Cpu {
-            return Self::load(store, id, opts);
+            return load(opts);
         }
         let with = |blocked_layout: bool| SessionOptions {
             blocked_layout,
@@ -216,7 +256,7 @@ impl CheckedSession {
         // last, into the memory the trials freed: a trial kept alive leaves the other's memory
         // as a hole the allocator keeps (measured: about 15 MiB more peak RSS).
         let mut median_ms = |blocked_layout: bool| {
-            let mut session = Self::load(store, id, with(blocked_layout))?;
+            let mut session = load(with(blocked_layout))?;
             probe(&mut session)?;
             let mut ms: Vec<f64> = (0..LAYOUT_PROBE_RUNS)
                 .map(|_| {
@@ -237,7 +277,7 @@ impl CheckedSession {
             "kept the {} layout",
             if blocked { "blocked" } else { "plain" }
         );
-        let mut kept = Self::load(store, id, with(blocked))?;
+        let mut kept = load(with(blocked))?;
         probe(&mut kept)?;
         Ok(kept)
     }
@@ -252,7 +292,7 @@ impl CheckedSession {
         store: &ModelStore,
         id: &str,
         opts: SessionOptions,
-        rewrite: fn(&[u8]) -> Result<Rewritten, RewriteError>,
+        rewrite: RewriteFn,
     ) -> Result<Self, ModelError> {
         let entry = store.manifest().model(id)?;
         let path = store.model_path(entry);
@@ -322,6 +362,15 @@ impl CheckedSession {
             model: self.id.clone(),
             detail: e.to_string(),
         };
+        RECORDED.with_borrow_mut(|r| {
+            if let Some(r) = r {
+                r.push(RecordedInput {
+                    model: self.id.clone(),
+                    shape: shape.to_vec(),
+                    data: data.clone(),
+                });
+            }
+        });
         let tensor = Tensor::from_array((shape.to_vec(), data)).map_err(ort_err)?;
         let started = std::time::Instant::now();
         let outputs = self

