@@ -112,6 +112,29 @@ pub(crate) fn prune_initializers(g: &mut GraphProto) {
     g.initializer.retain(|t| read.contains(&t.name));
 }
 
+/// A `Conv` with constant float weights and bias (missing bias = zeros): weights' dims and values,
+/// bias values.
+pub(crate) fn conv_constants(
+    g: &GraphProto,
+    n: &NodeProto,
+) -> Option<(Vec<i64>, Vec<f32>, Vec<f32>)> {
+    if n.op_type != "Conv" || !n.domain.is_empty() || n.input.len() < 2 {
+        return None;
+    }
+    let (dims, w) = constant(g, &n.input[1])?;
+    let channels = usize::try_from(*dims.first()?).ok()?;
+    let b = match n.input.get(2).filter(|b| !b.is_empty()) {
+        Some(name) => constant(g, name)?.1,
+        None => vec![0.0; channels],
+    };
+    (b.len() == channels && !w.is_empty()).then_some((dims, w, b))
+}
+
+/// A count as an ONNX dimension.
+pub(crate) fn dim(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 pub(crate) fn node(op: &str, name: String, inputs: &[&str], output: &str) -> NodeProto {
     NodeProto {
         input: inputs.iter().map(|s| (*s).to_owned()).collect(),

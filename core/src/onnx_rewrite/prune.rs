@@ -19,7 +19,8 @@ use std::collections::HashSet;
 use prost::Message;
 
 use super::{
-    RewriteError, Rewritten, constant, float_tensor, prune_initializers, readers, sole_reader,
+    RewriteError, Rewritten, constant, conv_constants, dim, float_tensor, prune_initializers,
+    readers, sole_reader,
 };
 use crate::onnx_proto::{AttributeProto, GraphProto, ModelProto, NodeProto};
 
@@ -77,31 +78,12 @@ fn activation_after(
     }
 }
 
-/// A `Conv` with constant float weights and bias (missing bias = zeros): weights' dims and values,
-/// bias values.
-fn conv_constants(g: &GraphProto, n: &NodeProto) -> Option<(Vec<i64>, Vec<f32>, Vec<f32>)> {
-    if n.op_type != "Conv" || !n.domain.is_empty() || n.input.len() < 2 {
-        return None;
-    }
-    let (dims, w) = constant(g, &n.input[1])?;
-    let channels = usize::try_from(*dims.first()?).ok()?;
-    let b = match n.input.get(2).filter(|b| !b.is_empty()) {
-        Some(name) => constant(g, name)?.1,
-        None => vec![0.0; channels],
-    };
-    (b.len() == channels && !w.is_empty()).then_some((dims, w, b))
-}
-
 /// The rows `keep` of a row-major tensor with `rows` rows.
 fn keep_rows(values: &[f32], rows: usize, keep: &[usize]) -> Vec<f32> {
     let per = values.len() / rows.max(1);
     keep.iter()
         .flat_map(|&r| values[r * per..(r + 1) * per].iter().copied())
         .collect()
-}
-
-fn len_i64(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Prunes the dead channels of one depthwise convolution, if any; returns how many.
@@ -230,7 +212,7 @@ fn apply(g: &mut GraphProto, f: Found, fresh: &mut usize) {
     }
     let rows = |dims: &[i64]| {
         let mut d = dims.to_vec();
-        d[0] = len_i64(kept);
+        d[0] = dim(kept);
         d
     };
     let a_w = keep_rows(&a_w, channels, &f.keep);
@@ -242,12 +224,12 @@ fn apply(g: &mut GraphProto, f: Found, fresh: &mut usize) {
         .map(|(o, i)| p_w[o * channels + i])
         .collect();
     let mut p_w_dims = p_dims.clone();
-    p_w_dims[1] = len_i64(kept);
+    p_w_dims[1] = dim(kept);
     let names = [
         add(g, tag("a_w"), rows(&a_dims), &a_w),
-        add(g, tag("a_b"), vec![len_i64(kept)], &a_b),
+        add(g, tag("a_b"), vec![dim(kept)], &a_b),
         add(g, tag("d_w"), rows(&d_dims), &d_w),
-        add(g, tag("d_b"), vec![len_i64(kept)], &d_b),
+        add(g, tag("d_b"), vec![dim(kept)], &d_b),
         add(g, tag("p_w"), p_w_dims, &p_w),
         add(g, tag("p_b"), vec![p_dims[0]], &p_b),
     ];
@@ -261,12 +243,11 @@ fn apply(g: &mut GraphProto, f: Found, fresh: &mut usize) {
     set_wb(&mut g.node[f.p], &names[4], &names[5]);
     let d = &mut g.node[f.d];
     d.attribute.retain(|a| a.name != "group");
-    d.attribute
-        .push(AttributeProto::int("group", len_i64(kept)));
+    d.attribute.push(AttributeProto::int("group", dim(kept)));
     for (act, what) in [(&f.act1, "slope1"), (&f.act2, "slope2")] {
         if let Act::PRelu(j, s) = act {
             let kept_s: Vec<f32> = f.keep.iter().map(|&i| s[i]).collect();
-            let name = add(g, tag(what), vec![len_i64(kept), 1, 1], &kept_s);
+            let name = add(g, tag(what), vec![dim(kept), 1, 1], &kept_s);
             g.node[*j].input[1] = name;
         }
     }

@@ -6,20 +6,10 @@
 
 use std::collections::HashMap;
 
-use crate::onnx_proto::{GraphProto, NodeProto};
-use crate::onnx_rewrite::{constant, float_tensor, prune_initializers, readers, sole_reader};
-
-/// Output channels of a `Conv` whose weight and (optional) bias are float initializers.
-fn conv_channels(g: &GraphProto, conv: &NodeProto) -> Option<usize> {
-    if conv.op_type != "Conv" || !conv.domain.is_empty() || conv.input.len() < 2 {
-        return None;
-    }
-    let (dims, _) = constant(g, &conv.input[1])?;
-    if let Some(b) = conv.input.get(2).filter(|b| !b.is_empty()) {
-        constant(g, b)?;
-    }
-    usize::try_from(*dims.first()?).ok()
-}
+use crate::onnx_proto::GraphProto;
+use crate::onnx_rewrite::{
+    constant, conv_constants, dim, float_tensor, prune_initializers, readers, sole_reader,
+};
 
 /// The per-output-channel values of a constant that broadcasts against an NCHW tensor of
 /// `channels` channels along the channel axis only (shape `[C, 1, 1]`, `[1, C, 1, 1]` or a scalar).
@@ -37,7 +27,10 @@ fn per_channel(dims: &[i64], values: &[f32], channels: usize) -> Option<Vec<f32>
 fn fold_one_affine(g: &mut GraphProto, fresh: &mut usize) -> bool {
     let readers = readers(g);
     for i in 0..g.node.len() {
-        let Some(channels) = conv_channels(g, &g.node[i]) else {
+        let Some((w_dims, mut w, mut b)) = conv_constants(g, &g.node[i]) else {
+            continue;
+        };
+        let Ok(channels) = usize::try_from(w_dims[0]) else {
             continue;
         };
         let y = g.node[i].output[0].clone();
@@ -59,15 +52,7 @@ fn fold_one_affine(g: &mut GraphProto, fresh: &mut usize) -> bool {
         let Some(c) = per_channel(&c_dims, &c_values, channels) else {
             continue;
         };
-        let conv = &g.node[i];
-        let Some((w_dims, mut w)) = constant(g, &conv.input[1]) else {
-            continue;
-        };
-        let mut b = match conv.input.get(2).filter(|b| !b.is_empty()) {
-            Some(name) => constant(g, name).map_or_else(|| vec![0.0; channels], |(_, v)| v),
-            None => vec![0.0; channels],
-        };
-        if b.len() != channels || w.is_empty() || w.len() % channels != 0 {
+        if w.len() % channels != 0 {
             continue;
         }
         let per = w.len() / channels;
@@ -86,7 +71,7 @@ fn fold_one_affine(g: &mut GraphProto, fresh: &mut usize) -> bool {
         );
         g.initializer.push(float_tensor(w_name.clone(), w_dims, &w));
         g.initializer
-            .push(float_tensor(b_name.clone(), vec![c_dims_len(channels)], &b));
+            .push(float_tensor(b_name.clone(), vec![dim(channels)], &b));
         let out = g.node[j].output[0].clone();
         let conv = &mut g.node[i];
         conv.input.truncate(1);
@@ -97,10 +82,6 @@ fn fold_one_affine(g: &mut GraphProto, fresh: &mut usize) -> bool {
         return true;
     }
     false
-}
-
-fn c_dims_len(channels: usize) -> i64 {
-    i64::try_from(channels).unwrap_or(i64::MAX)
 }
 
 /// The value of a scalar float initializer.

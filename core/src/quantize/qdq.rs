@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::QuantizeError;
 use crate::onnx_proto::{AttributeProto, GraphProto, NodeProto, TensorProto, data_type};
-use crate::onnx_rewrite::{constant, float_tensor, readers, sole_reader};
+use crate::onnx_rewrite::{constant, dim, float_tensor, readers, sole_reader};
 
 /// The width of the weights' integer range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,10 +236,6 @@ fn op(op_type: &str, inputs: Vec<String>, output: String, axis: Option<i64>) -> 
     }
 }
 
-fn len_i64(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 /// Rewrites `g` (already folded) to QDQ form with the calibrated `ranges` of every tensor
 /// [`plan`] names; returns how many weighted nodes were quantised.
 ///
@@ -314,14 +310,14 @@ pub fn insert(
             data_type::INT8,
             q.iter().map(|&v| v as u8).collect(),
         ));
-        new_init.push(float_tensor(ws.clone(), vec![len_i64(channels)], &scales));
+        new_init.push(float_tensor(ws.clone(), vec![dim(channels)], &scales));
         new_init.push(tensor(
             wz.clone(),
-            vec![len_i64(channels)],
+            vec![dim(channels)],
             data_type::INT8,
             vec![0; channels],
         ));
-        let axis = len_i64(w.axis);
+        let axis = dim(w.axis);
         let mut nodes = vec![op(
             "DequantizeLinear",
             vec![wq, ws, wz],
@@ -349,10 +345,10 @@ pub fn insert(
                 data_type::INT32,
                 bq.iter().flat_map(|v| v.to_le_bytes()).collect(),
             ));
-            new_init.push(float_tensor(bsn.clone(), vec![len_i64(channels)], &bs));
+            new_init.push(float_tensor(bsn.clone(), vec![dim(channels)], &bs));
             new_init.push(tensor(
                 bzn.clone(),
-                vec![len_i64(channels)],
+                vec![dim(channels)],
                 data_type::INT32,
                 vec![0; 4 * channels],
             ));
