@@ -42,6 +42,13 @@ pub fn variants(models: &Path) -> Vec<Variant> {
             },
         },
         Variant {
+            name: "before: one face per embedder run",
+            config: PipelineConfig {
+                embed_batch: Some(1),
+                ..base.clone()
+            },
+        },
+        Variant {
             name: "before: embedder's pruned channels computed",
             config: PipelineConfig {
                 session: SessionOptions {

@@ -105,7 +105,7 @@ fn stages(c: &mut Criterion) {
     let bbox: BoxPx = face.bbox;
     if let Ok(mut m) = Embedder::load(&store, opts) {
         c.bench_function("model/fr_feature_embed", |b| {
-            b.iter(|| m.embed(black_box(&aligned)))
+            b.iter(|| m.embed(black_box(&[&aligned])))
         });
     }
     if let Ok(mut m) = AgeModel::load(&store, opts) {

@@ -208,10 +208,17 @@ impl Preprocessor {
     }
 }
 
+/// Faces per embedder run. The embedder's activations are small (112×112), so a batch costs
+/// little memory, and one run over several faces keeps both cores busier than one face at a time
+/// (`bench/RESULTS.md` §12).
+pub const EMBED_BATCH: usize = 8;
+
 /// Stage 2: identity embeddings.
 #[derive(Debug)]
 pub struct IdentityStage {
     embedder: Embedder,
+    /// Faces per embedder run ([`EMBED_BATCH`]).
+    pub max_batch: usize,
 }
 
 impl IdentityStage {
@@ -222,10 +229,13 @@ impl IdentityStage {
     pub fn load(store: &ModelStore, opts: SessionOptions) -> Result<Self, ModelError> {
         Ok(Self {
             embedder: Embedder::load(store, opts)?,
+            max_batch: EMBED_BATCH,
         })
     }
 
-    /// Runs the embedder once, at load (see [`Preprocessor::warm_up`]).
+    /// Runs the embedder once, on one face, at load (see [`Preprocessor::warm_up`]). Not on a full
+    /// batch: that would keep ONNX Runtime's arena sized for 8 faces from the start (measured: 32
+    /// MiB more peak RSS on a one-face 12.6 MP photo); a group photo grows it when it comes.
     ///
     /// # Errors
     /// Model failures.
@@ -234,18 +244,19 @@ impl IdentityStage {
         self.embed(&[&crop]).map(drop)
     }
 
-    /// L2-normalised embeddings of 112×112 aligned crops (the model takes one crop per run).
+    /// L2-normalised embeddings of 112×112 aligned crops, `max_batch` crops per run.
     ///
     /// # Errors
     /// Model failures; [`CoreError::InvalidRequest`] for a crop of the wrong size.
     pub fn embed(&mut self, aligned: &[&RgbImage]) -> Result<Vec<Vec<f32>>, CoreError> {
-        aligned
-            .iter()
-            .map(|a| {
-                check_aligned(a)?;
-                Ok(self.embedder.embed(a)?)
-            })
-            .collect()
+        for a in aligned {
+            check_aligned(a)?;
+        }
+        let mut out = Vec::with_capacity(aligned.len());
+        for batch in aligned.chunks(self.max_batch.max(1)) {
+            out.extend(self.embedder.embed(batch)?);
+        }
+        Ok(out)
     }
 }
 

@@ -2,8 +2,9 @@
 
 use image::RgbImage;
 
-use super::CheckedSession;
+use super::{CheckedSession, RewriteFn, rows};
 use crate::error::ModelError;
+use crate::onnx_rewrite::{RewriteError, Rewritten, dynamic_batch, prune_dead_channels};
 use crate::preprocess::{ALIGNED_SIDE_PX, Channels, to_nchw};
 use crate::provision::ModelStore;
 use crate::runtime::SessionOptions;
@@ -46,8 +47,20 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
+/// The embedder's load-time graph: batched ([`dynamic_batch`]) and its pruned channels removed
+/// ([`prune_dead_channels`]).
+fn batched_and_pruned(model: &[u8]) -> Result<Rewritten, RewriteError> {
+    let pruned = prune_dead_channels(model)?;
+    let batched = dynamic_batch(&pruned.bytes)?;
+    Ok(Rewritten {
+        bytes: batched.bytes,
+        replaced: pruned.replaced + batched.replaced,
+    })
+}
+
 impl Embedder {
-    /// Loads the model.
+    /// Loads the model, batched, with its pruned channels removed under
+    /// [`SessionOptions::prune_channels`].
     ///
     /// # Errors
     /// As [`CheckedSession::load`].
@@ -56,14 +69,17 @@ impl Embedder {
         // face), while it is the faster one for the other models: measured per CPU at load.
         let probe_face = crate::stages::warm_up_image(ALIGNED_SIDE_PX, ALIGNED_SIDE_PX);
         let probe_input = to_nchw(&probe_face, Channels::Bgr, 1.0, [127.0; 3], [128.0; 3]);
+        let rewrite: RewriteFn = if opts.prune_channels {
+            batched_and_pruned
+        } else {
+            dynamic_batch
+        };
         Ok(Self {
-            // Its pruned channels are removed at load: the same function with fewer FLOPs.
             session: CheckedSession::load_fastest_layout(
                 store,
                 "fr_feature",
                 opts,
-                opts.prune_channels
-                    .then_some(crate::onnx_rewrite::prune_dead_channels as _),
+                Some(rewrite),
                 |s| {
                     s.run("input", &[1, 3, 112, 112], probe_input.clone())
                         .map(drop)
@@ -72,17 +88,37 @@ impl Embedder {
         })
     }
 
-    /// The L2-normalised embedding of an aligned 112×112 crop.
+    /// The L2-normalised embeddings of aligned 112×112 crops, in one run.
     ///
     /// # Errors
     /// [`ModelError::Ort`] if the run fails.
-    pub fn embed(&mut self, aligned: &RgbImage) -> Result<Vec<f32>, ModelError> {
-        debug_assert_eq!(aligned.dimensions(), (ALIGNED_SIDE_PX, ALIGNED_SIDE_PX));
-        let input = to_nchw(aligned, Channels::Bgr, 1.0, [127.0; 3], [128.0; 3]);
-        let out = self.session.run("input", &[1, 3, 112, 112], input)?;
-        let mut v = out.into_iter().next().map(|o| o.data).unwrap_or_default();
-        l2_normalize(&mut v);
-        Ok(v)
+    pub fn embed(&mut self, aligned: &[&RgbImage]) -> Result<Vec<Vec<f32>>, ModelError> {
+        if aligned.is_empty() {
+            return Ok(Vec::new());
+        }
+        let side = ALIGNED_SIDE_PX as usize;
+        let mut input = Vec::with_capacity(aligned.len() * 3 * side * side);
+        for a in aligned {
+            debug_assert_eq!(a.dimensions(), (ALIGNED_SIDE_PX, ALIGNED_SIDE_PX));
+            input.extend(to_nchw(a, Channels::Bgr, 1.0, [127.0; 3], [128.0; 3]));
+        }
+        let out = self
+            .session
+            .run("input", &[aligned.len(), 3, side, side], input)?;
+        let mut vectors = out
+            .first()
+            .map(|o| rows(o, aligned.len()))
+            .unwrap_or_default();
+        if vectors.len() != aligned.len() {
+            return Err(ModelError::Ort {
+                model: "fr_feature".into(),
+                detail: format!("{} embeddings for {} faces", vectors.len(), aligned.len()),
+            });
+        }
+        for v in &mut vectors {
+            l2_normalize(v);
+        }
+        Ok(vectors)
     }
 }
 

@@ -12,8 +12,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+mod batch;
 mod prune;
 
+pub use batch::dynamic_batch;
 pub use prune::prune_dead_channels;
 
 use prost::Message;

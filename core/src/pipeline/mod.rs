@@ -49,6 +49,8 @@ pub struct PipelineConfig {
     /// Faces per run of the batchable attribute models; `None`: the execution target's default
     /// ([`crate::stages::CPU_ATTRIBUTE_BATCH`] or [`crate::stages::ACCELERATOR_ATTRIBUTE_BATCH`]).
     pub attribute_batch: Option<usize>,
+    /// Faces per embedder run; `None`: [`crate::stages::EMBED_BATCH`].
+    pub embed_batch: Option<usize>,
     /// Run the attribute models in two concurrent halves ([`AttributeStage::concurrent`]);
     /// `None`: on the CPU with two or more cores.
     pub attribute_concurrency: Option<bool>,
@@ -74,6 +76,7 @@ impl Default for PipelineConfig {
             decode: DecodeLimits::default(),
             top_k: 5,
             attribute_batch: None,
+            embed_batch: None,
             attribute_concurrency: None,
             warm_up: true,
         }
@@ -258,6 +261,9 @@ impl Pipeline {
         let mut attributes = AttributeStage::load(&store, o)?;
         if let Some(n) = config.attribute_batch {
             attributes.max_batch = n.max(1);
+        }
+        if let Some(n) = config.embed_batch {
+            identity.max_batch = n.max(1);
         }
         if let Some(c) = config.attribute_concurrency {
             attributes.concurrent = c;

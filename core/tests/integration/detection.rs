@@ -182,7 +182,7 @@ fn concurrent_and_sequential_attribute_models_agree() {
 }
 
 #[test]
-fn the_embedder_gives_the_same_vectors_in_both_layouts() {
+fn the_embedder_gives_the_same_vectors_in_both_layouts_and_batched() {
     let Some(dir) = faces_dir("embedder layouts") else {
         return;
     };
@@ -196,7 +196,7 @@ fn the_embedder_gives_the_same_vectors_in_both_layouts() {
         let mut e = Embedder::load(store(), opts).expect("embedder loads");
         faces
             .iter()
-            .map(|f| e.embed(&f.aligned).expect("embeds"))
+            .map(|f| e.embed(&[&f.aligned]).expect("embeds").remove(0))
             .collect::<Vec<_>>()
     };
     let (blocked, plain) = (embed_all(true), embed_all(false));
@@ -207,9 +207,22 @@ fn the_embedder_gives_the_same_vectors_in_both_layouts() {
     }
     // The layout chosen at load is one of the two.
     let mut fastest = Embedder::load(store(), SessionOptions::default()).expect("loads");
-    let v = fastest.embed(&faces[0].aligned).expect("embeds");
+    let v = fastest
+        .embed(&[&faces[0].aligned])
+        .expect("embeds")
+        .remove(0);
     let cos = cosine(&v, &blocked[0]);
     assert!(cos > 0.9999, "cosine {cos}");
+    // All seven faces in one run give each face's vector of a run of its own.
+    let crops: Vec<&image::RgbImage> = faces.iter().map(|f| &f.aligned).collect();
+    let batched = fastest.embed(&crops).expect("embeds a batch");
+    assert_eq!(batched.len(), 7);
+    for (crop, b) in crops.iter().zip(&batched) {
+        let one = fastest.embed(&[crop]).expect("embeds").remove(0);
+        let cos = cosine(&one, b);
+        assert!(cos > 0.99999, "batched vs single: cosine {cos}");
+    }
+    assert!(fastest.embed(&[]).expect("no faces").is_empty());
 }
 
 #[test]
