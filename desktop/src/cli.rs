@@ -539,8 +539,7 @@ fn models_cmd(cli: &Cli, action: &ModelsAction) -> anyhow::Result<ExitCode> {
             let mut config = config(cli);
             config.auto_provision = false;
             let table = calibrate::calibrate_photos(&config, photos)?;
-            std::fs::write(out, table.to_toml()?)
-                .with_context(|| format!("writing {}", out.display()))?;
+            facelens_core::provision::write_atomic(out, table.to_toml()?.as_bytes())?;
             for (id, m) in &table.models {
                 outln!(
                     "{id}: {} tensors from {} faces in {} photos",

@@ -295,15 +295,7 @@ impl CheckedSession {
         rewrite: RewriteFn,
     ) -> Result<Self, ModelError> {
         let entry = store.manifest().model(id)?;
-        let path = store.model_path(entry);
-        if !path.is_file() {
-            return Err(missing(entry, &path));
-        }
-        let bytes = std::fs::read(&path).map_err(|e| ModelError::Ort {
-            model: entry.id.clone(),
-            detail: format!("cannot read {}: {e}", path.display()),
-        })?;
-        check_sha256(entry, &path, sha256_hex(&bytes))?;
+        let bytes = read_verified(entry, &store.model_path(entry))?;
         let rewritten = rewrite(&bytes).map_err(|e| ModelError::UnexpectedContract {
             model: entry.id.clone(),
             what: "graph".into(),
@@ -416,6 +408,23 @@ pub fn verify(entry: &ModelEntry, path: &Path) -> Result<(), ModelError> {
         detail: e.to_string(),
     })?;
     check_sha256(entry, path, got)
+}
+
+/// A model file's bytes, read once and checked against its manifest sha256.
+///
+/// # Errors
+/// [`ModelError::Missing`], [`ModelError::Checksum`], or [`ModelError::Ort`] when it cannot be
+/// read.
+pub fn read_verified(entry: &ModelEntry, path: &Path) -> Result<Vec<u8>, ModelError> {
+    if !path.is_file() {
+        return Err(missing(entry, path));
+    }
+    let bytes = std::fs::read(path).map_err(|e| ModelError::Ort {
+        model: entry.id.clone(),
+        detail: format!("cannot read {}: {e}", path.display()),
+    })?;
+    check_sha256(entry, path, sha256_hex(&bytes))?;
+    Ok(bytes)
 }
 
 fn missing(entry: &ModelEntry, path: &Path) -> ModelError {

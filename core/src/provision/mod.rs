@@ -338,14 +338,13 @@ impl ModelStore {
             ))));
         };
         let float = m.model(&q.from).map_err(model_err)?;
-        let path = self.model_path(float);
-        let source_err = |detail: String| ProvisionError::SourceModel {
-            model: id.to_owned(),
-            from: q.from.clone(),
-            detail,
-        };
-        crate::models::verify(float, &path).map_err(|e| source_err(e.to_string()))?;
-        let bytes = std::fs::read(&path).map_err(|e| ProvisionError::io(&path, e))?;
+        let bytes = crate::models::read_verified(float, &self.model_path(float)).map_err(|e| {
+            ProvisionError::SourceModel {
+                model: id.to_owned(),
+                from: q.from.clone(),
+                detail: e.to_string(),
+            }
+        })?;
         on_event(ProvisionEvent::Quantizing {
             model: id.to_owned(),
         });
@@ -356,11 +355,23 @@ impl ModelStore {
                 source,
             }
         })?;
+        self.write_made(entry, &int8, started, on_event)
+    }
+
+    /// Writes a model facelens made (converted or quantised) if its sha256 is the pinned one, and
+    /// reports it with the time since `started`.
+    fn write_made(
+        &self,
+        entry: &ModelEntry,
+        bytes: &[u8],
+        started: std::time::Instant,
+        on_event: &mut dyn FnMut(ProvisionEvent),
+    ) -> Result<(), ProvisionError> {
         let millis = started.elapsed().as_millis();
-        self.write_verified(&entry.file, &int8, &entry.sha256, &mut |_| {})?;
+        self.write_verified(&entry.file, bytes, &entry.sha256, &mut |_| {})?;
         on_event(ProvisionEvent::Converted {
             file: entry.file.clone(),
-            bytes: int8.len() as u64,
+            bytes: bytes.len() as u64,
             millis,
         });
         Ok(())
@@ -421,14 +432,7 @@ impl ModelStore {
             .map(|w| files[&w.path].as_slice())
             .collect();
         let onnx = crate::tfjs::convert(&files[&conv.graph], &shards)?;
-        let millis = started.elapsed().as_millis();
-        self.write_verified(&entry.file, &onnx, &entry.sha256, &mut |_| {})?;
-        on_event(ProvisionEvent::Converted {
-            file: entry.file.clone(),
-            bytes: onnx.len() as u64,
-            millis,
-        });
-        Ok(())
+        self.write_made(entry, &onnx, started, on_event)
     }
 
     fn write_verified(

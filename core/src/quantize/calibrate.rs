@@ -4,7 +4,7 @@
 //! so that provisioning quantises offline and deterministically.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ort::value::Tensor;
 use serde::{Deserialize, Serialize};
@@ -65,6 +65,14 @@ impl Table {
     }
 }
 
+/// Widens `[lo, hi]` to cover the finite values of `data`.
+fn widen([lo, hi]: &mut [f32; 2], data: &[f32]) {
+    for &v in data.iter().filter(|v| v.is_finite()) {
+        *lo = lo.min(v);
+        *hi = hi.max(v);
+    }
+}
+
 /// Runs the folded float model `id` on every recorded input of it and returns the range of each
 /// tensor to quantise.
 ///
@@ -80,9 +88,7 @@ pub fn model_ranges(
         detail,
     };
     let entry = store.manifest().model(id)?;
-    let path = store.model_path(entry);
-    crate::models::verify(entry, &path)?;
-    let bytes = std::fs::read(&path).map_err(|e| err(e.to_string()))?;
+    let bytes = crate::models::read_verified(entry, &store.model_path(entry))?;
     let prepared = Prepared::new(&bytes).map_err(|e| err(e.to_string()))?;
     let env = runtime::environment(&store.runtime_path())?;
     let opts = SessionOptions {
@@ -107,12 +113,9 @@ pub fn model_ranges(
         let outputs = session
             .run(ort::inputs![input_name.as_str() => tensor])
             .map_err(|e| err(e.to_string()))?;
-        for (name, [lo, hi]) in &mut ranges {
+        for (name, range) in &mut ranges {
             if *name == input_name {
-                for &v in input.data.iter().filter(|v| v.is_finite()) {
-                    *lo = lo.min(v);
-                    *hi = hi.max(v);
-                }
+                widen(range, &input.data);
                 continue;
             }
             let value = outputs
@@ -121,29 +124,10 @@ pub fn model_ranges(
             let (_, data) = value
                 .try_extract_tensor::<f32>()
                 .map_err(|e| err(e.to_string()))?;
-            for &v in data.iter().filter(|v| v.is_finite()) {
-                *lo = lo.min(v);
-                *hi = hi.max(v);
-            }
+            widen(range, data);
         }
     }
     Ok(ranges)
-}
-
-/// Image files in `dir`, sorted by name.
-fn photos_in(dir: &Path) -> Result<Vec<PathBuf>, CoreError> {
-    let read = std::fs::read_dir(dir).map_err(|e| ProvisionError::io(dir, e))?;
-    let mut photos: Vec<PathBuf> = read
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                ["jpg", "jpeg", "png", "webp"].contains(&e.to_ascii_lowercase().as_str())
-            })
-        })
-        .collect();
-    photos.sort();
-    Ok(photos)
 }
 
 /// Calibrates every model the manifest has an int8 version of on the faces of the photos in
@@ -156,7 +140,13 @@ pub fn calibrate_photos(config: &PipelineConfig, dir: &Path) -> Result<Table, Co
     let mut config = config.clone();
     config.session.int8 = false;
     config.attribute_concurrency = Some(false);
-    let photos = photos_in(dir)?;
+    if !dir.is_dir() {
+        return Err(CoreError::InvalidRequest(format!(
+            "{} is not a folder of photos",
+            dir.display()
+        )));
+    }
+    let photos = crate::image_io::image_files(dir);
     let mut pipeline = Pipeline::load(&config, &mut |_| {})?;
     let mut recorded = Vec::new();
     for photo in &photos {
@@ -199,16 +189,13 @@ pub fn pins(store: &ModelStore, table: &Table) -> Result<Vec<(String, String, us
     for entry in &store.manifest().models {
         let Some(q) = &entry.quantize else { continue };
         let float = store.manifest().model(&q.from)?;
-        let path = store.model_path(float);
-        let bytes = std::fs::read(&path).map_err(|e| ProvisionError::io(&path, e))?;
-        let ranges = table
-            .models
-            .get(&q.from)
-            .ok_or_else(|| QuantizeError::NotCalibrated(q.from.clone()))
-            .map_err(|e| quantize_err(&entry.id, e))?;
-        let int8 = Prepared::new(&bytes)
-            .and_then(|p| p.quantize(&ranges.ranges, WEIGHT_BITS))
-            .map_err(|e| quantize_err(&entry.id, e))?;
+        let bytes = crate::models::read_verified(float, &store.model_path(float))?;
+        let int8 = super::quantize_with(table, &q.from, &bytes).map_err(|source| {
+            CoreError::Provision(ProvisionError::Quantize {
+                model: entry.id.clone(),
+                source,
+            })
+        })?;
         out.push((
             entry.id.clone(),
             crate::provision::sha256_hex(&int8),
@@ -216,13 +203,6 @@ pub fn pins(store: &ModelStore, table: &Table) -> Result<Vec<(String, String, us
         ));
     }
     Ok(out)
-}
-
-fn quantize_err(model: &str, source: QuantizeError) -> CoreError {
-    CoreError::Provision(ProvisionError::Quantize {
-        model: model.to_owned(),
-        source,
-    })
 }
 
 #[cfg(test)]

@@ -177,7 +177,18 @@ impl Prepared {
 /// # Errors
 /// [`QuantizeError`].
 pub fn quantize_model(id: &str, model: &[u8]) -> Result<Vec<u8>, QuantizeError> {
-    let table = calibrate::Table::embedded()?;
+    quantize_with(&calibrate::Table::embedded()?, id, model)
+}
+
+/// As [`quantize_model`], with the ranges of `table` (a calibration not yet compiled in).
+///
+/// # Errors
+/// [`QuantizeError`].
+pub fn quantize_with(
+    table: &calibrate::Table,
+    id: &str,
+    model: &[u8],
+) -> Result<Vec<u8>, QuantizeError> {
     let entry = table
         .models
         .get(id)

@@ -1,23 +1,12 @@
 //! The int8 models (made at provisioning, `facelens_core::quantize`) against the float models they
 //! come from, on every face of the shared photos: the gates of the int8 default.
 
+use facelens_core::image_io::image_files;
 use facelens_core::models::embedder::cosine;
 use facelens_core::runtime::SessionOptions;
 use facelens_core::{Pipeline, PipelineConfig};
 
 use crate::fixtures::{faces_dir, pipeline, store};
-
-/// Every photo of the shared folder, sorted.
-fn photos(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .expect("reads the photo folder")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg" || e == "png"))
-        .collect();
-    v.sort();
-    v
-}
 
 #[test]
 fn int8_models_agree_with_float() {
@@ -37,7 +26,7 @@ fn int8_models_agree_with_float() {
     let (mut faces, mut gender, mut race, mut emotion) = (0usize, 0usize, 0usize, 0usize);
     let (mut age_diff, mut min_cosine, mut worst) = (0.0f64, f32::INFINITY, String::new());
     let (mut male_diff, mut race_diff) = (0.0f32, 0.0f32);
-    for photo in photos(&dir) {
+    for photo in image_files(&dir) {
         let a = float.analyze_file(&photo, None).expect("float analyses");
         let b = int8.analyze_file(&photo, None).expect("int8 analyses");
         // Detection is float in both: the same faces, in the same order.
