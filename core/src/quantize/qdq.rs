@@ -254,6 +254,15 @@ pub fn insert(
             .ok_or_else(|| QuantizeError::MissingRange(t.clone()))?;
         params.insert(t.clone(), activation_params(*lo, *hi));
     }
+    // A max-pool's output lies inside its input's range: with the input's parameters ONNX
+    // Runtime pools the uint8 values directly instead of dequantising around the pool.
+    for n in g.node.iter().filter(|n| n.op_type == "MaxPool") {
+        if let (Some(x), Some(y)) = (n.input.first(), n.output.first())
+            && let (Some(&p), true) = (params.get(x), params.contains_key(y))
+        {
+            params.insert(y.clone(), p);
+        }
+    }
     let dq_name = |t: &str| format!("{t}/facelens_q/dq");
     let mut new_init: Vec<TensorProto> = Vec::new();
     let qdq_pair = |t: &str, p: ActivationParams, new_init: &mut Vec<TensorProto>| {
