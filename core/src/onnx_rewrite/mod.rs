@@ -20,7 +20,9 @@ pub use prune::prune_dead_channels;
 
 use prost::Message;
 
-use crate::onnx_proto::{GraphProto, ModelProto, NodeProto, TensorProto, data_type};
+use crate::onnx_proto::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, data_type,
+};
 
 /// Why a model could not be rewritten.
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +132,25 @@ pub(crate) fn conv_constants(
         None => vec![0.0; channels],
     };
     (b.len() == channels && !w.is_empty()).then_some((dims, w, b))
+}
+
+/// A node's attribute, when present.
+pub(crate) fn attr<'a>(n: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
+    n.attribute.iter().find(|a| a.name == name)
+}
+
+/// For a `Gemm` that computes `A·B + C` as written (A not transposed, alpha and beta 1, C missing
+/// or a one-dimensional constant): whether B is stored transposed. `None` for any other node.
+pub(crate) fn plain_gemm(g: &GraphProto, n: &NodeProto) -> Option<bool> {
+    let plain = n.op_type == "Gemm"
+        && n.domain.is_empty()
+        && attr(n, "transA").is_none_or(|a| a.i == 0)
+        && attr(n, "alpha").is_none_or(|a| a.f == 1.0)
+        && attr(n, "beta").is_none_or(|a| a.f == 1.0)
+        && n.input
+            .get(2)
+            .is_none_or(|c| constant(g, c).is_some_and(|(d, _)| d.len() == 1));
+    plain.then(|| attr(n, "transB").is_some_and(|a| a.i == 1))
 }
 
 /// A count as an ONNX dimension.

@@ -19,20 +19,17 @@ use std::collections::HashSet;
 use prost::Message;
 
 use super::{
-    RewriteError, Rewritten, constant, conv_constants, dim, float_tensor, prune_initializers,
+    RewriteError, Rewritten, attr, constant, conv_constants, dim, float_tensor, prune_initializers,
     readers, sole_reader,
 };
 use crate::onnx_proto::{AttributeProto, GraphProto, ModelProto, NodeProto};
 
 fn int_attr(n: &NodeProto, name: &str) -> Option<i64> {
-    n.attribute.iter().find(|a| a.name == name).map(|a| a.i)
+    attr(n, name).map(|a| a.i)
 }
 
 fn ints_attr<'a>(n: &'a NodeProto, name: &str) -> Option<&'a [i64]> {
-    n.attribute
-        .iter()
-        .find(|a| a.name == name)
-        .map(|a| a.ints.as_slice())
+    attr(n, name).map(|a| a.ints.as_slice())
 }
 
 /// An optional per-channel activation between two convolutions.

@@ -4,7 +4,7 @@
 //!   into the convolution's weights and bias;
 //! - a batch norm after the `Relu` (`Conv → Relu → Mul(s > 0) → Add(d)`) is split: the positive
 //!   scale goes into the convolution before the `Relu` (`s·relu(x) = relu(s·x)`), the shift is
-//!   carried through max-pools (`max(x + d) = max(x) + d`) into the bias of the unpadded
+//!   carried through max-pools (`max(x + d) = max(x) + d`) into the bias of each unpadded
 //!   convolution or `Gemm` that reads it;
 //! - TensorFlow's `Relu → Minimum → Maximum` (ReLU6) becomes one `Clip`.
 //!
@@ -12,9 +12,10 @@
 
 use std::collections::HashMap;
 
-use crate::onnx_proto::{AttributeProto, GraphProto, NodeProto};
+use crate::onnx_proto::{GraphProto, NodeProto};
 use crate::onnx_rewrite::{
-    constant, conv_constants, dim, float_tensor, prune_initializers, readers, sole_reader,
+    attr, constant, conv_constants, dim, float_tensor, plain_gemm, prune_initializers, readers,
+    sole_reader,
 };
 
 /// The per-output-channel values of a constant that broadcasts against an NCHW tensor of
@@ -169,11 +170,6 @@ fn channel_op(
     per_channel(&dims, &values, channels).map(|c| (j, c))
 }
 
-/// An attribute's integer value(s), when present.
-fn attr<'a>(n: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
-    n.attribute.iter().find(|a| a.name == name)
-}
-
 /// Whether adding a per-channel constant to the input of `n` adds the same constant to its output
 /// (channel by channel): a max-pool, or a max over spatial axes only.
 fn passes_shift(n: &NodeProto) -> bool {
@@ -195,14 +191,12 @@ fn passes_shift(n: &NodeProto) -> bool {
 /// input) after a per-channel `shift` of its input: `b + W·shift`. `None` when `n` is not such a
 /// node or the shapes do not match.
 fn shifted_bias(g: &GraphProto, n: &NodeProto, shift: &[f32]) -> Option<Vec<f32>> {
-    let int_is = |name: &str, want: i64| attr(n, name).is_none_or(|a| a.i == want);
-    let float_is = |name: &str, want: f32| attr(n, name).is_none_or(|a| a.f == want);
     let channels = shift.len();
     match n.op_type.as_str() {
         "Conv" => {
             let unpadded = attr(n, "pads").is_none_or(|a| a.ints.iter().all(|&p| p == 0))
                 && attr(n, "auto_pad").is_none_or(|a| a.s == b"NOTSET" || a.s == b"VALID");
-            if !(unpadded && int_is("group", 1)) {
+            if !(unpadded && attr(n, "group").is_none_or(|a| a.i == 1)) {
                 return None;
             }
             let (dims, w, mut b) = conv_constants(g, n)?;
@@ -221,19 +215,12 @@ fn shifted_bias(g: &GraphProto, n: &NodeProto, shift: &[f32]) -> Option<Vec<f32>
             Some(b)
         }
         "Gemm" => {
-            if !(n.domain.is_empty()
-                && int_is("transA", 0)
-                && float_is("alpha", 1.0)
-                && float_is("beta", 1.0))
-            {
-                return None;
-            }
+            let transposed = plain_gemm(g, n)?;
             let (dims, w) = constant(g, n.input.get(1)?)?;
             let [rows, cols] = dims[..] else {
                 return None;
             };
             let (rows, cols) = (usize::try_from(rows).ok()?, usize::try_from(cols).ok()?);
-            let transposed = attr(n, "transB").is_some_and(|a| a.i == 1);
             let (k, m) = if transposed {
                 (cols, rows)
             } else {
@@ -242,8 +229,8 @@ fn shifted_bias(g: &GraphProto, n: &NodeProto, shift: &[f32]) -> Option<Vec<f32>
             if k != channels {
                 return None;
             }
-            let mut b = match n.input.get(2).filter(|b| !b.is_empty()) {
-                Some(name) => constant(g, name).filter(|(d, _)| d.len() == 1)?.1,
+            let mut b = match n.input.get(2) {
+                Some(name) => constant(g, name)?.1,
                 None => vec![0.0; m],
             };
             if b.len() != m {
@@ -325,10 +312,14 @@ fn fold_post_relu_at(g: &mut GraphProto, at: Site<'_>, fresh: &mut usize) -> boo
             return false;
         }
     }
-    if let Some(s) = &scale {
-        scale_channels(&mut w, &mut b, s);
+    match &scale {
+        Some(s) => {
+            scale_channels(&mut w, &mut b, s);
+            set_conv_constants(g, i, fresh, w_dims, &w, &b);
+        }
+        // The convolution keeps its constants; the shifted biases still get fresh names.
+        None => *fresh += 1,
     }
-    set_conv_constants(g, i, fresh, w_dims, &w, &b);
     for (k, bias) in end_biases {
         let name = format!("facelens_fold/{}/shifted_b{k}", *fresh);
         g.initializer
@@ -425,7 +416,7 @@ pub(super) fn fold(g: &mut GraphProto) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::onnx_proto::float_value_info;
+    use crate::onnx_proto::{AttributeProto, float_value_info};
     use crate::onnx_rewrite::node;
 
     fn graph() -> GraphProto {

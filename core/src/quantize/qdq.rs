@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::QuantizeError;
 use crate::onnx_proto::{AttributeProto, GraphProto, NodeProto, TensorProto, data_type};
-use crate::onnx_rewrite::{constant, dim, float_tensor, readers, sole_reader};
+use crate::onnx_rewrite::{constant, dim, float_tensor, plain_gemm, readers, sole_reader};
 
 /// The width of the weights' integer range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,12 +115,6 @@ struct Weighted {
 
 /// Conv and Gemm nodes with float-initializer weights (and bias), and the weight's channel axis.
 fn weighted(g: &GraphProto) -> Vec<Weighted> {
-    let attr = |n: &NodeProto, name: &str| {
-        n.attribute
-            .iter()
-            .find(|a| a.name == name)
-            .map(|a| (a.i, a.f))
-    };
     g.node
         .iter()
         .enumerate()
@@ -133,21 +127,10 @@ fn weighted(g: &GraphProto) -> Vec<Weighted> {
         })
         .filter_map(|(i, n)| match n.op_type.as_str() {
             "Conv" => Some(Weighted { node: i, axis: 0 }),
-            "Gemm" => {
-                let plain = attr(n, "transA").is_none_or(|(v, _)| v == 0)
-                    && attr(n, "alpha").is_none_or(|(_, f)| f == 1.0)
-                    && attr(n, "beta").is_none_or(|(_, f)| f == 1.0);
-                let bias_1d = n
-                    .input
-                    .get(2)
-                    .is_none_or(|b| constant(g, b).is_some_and(|(d, _)| d.len() == 1));
-                let axis = if attr(n, "transB").is_some_and(|(v, _)| v == 1) {
-                    0
-                } else {
-                    1
-                };
-                (plain && bias_1d).then_some(Weighted { node: i, axis })
-            }
+            "Gemm" => plain_gemm(g, n).map(|transposed| Weighted {
+                node: i,
+                axis: if transposed { 0 } else { 1 },
+            }),
             _ => None,
         })
         .collect()
