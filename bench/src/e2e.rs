@@ -93,8 +93,22 @@ pub fn variants(models: &Path) -> Vec<Variant> {
             },
         },
         Variant {
-            name: "before: P-Net on whole levels",
+            name: "before: P-Net in ONNX Runtime",
             config: PipelineConfig {
+                session: SessionOptions {
+                    native_pnet: false,
+                    ..SessionOptions::default()
+                },
+                ..base.clone()
+            },
+        },
+        Variant {
+            name: "before: P-Net in ONNX Runtime on whole levels",
+            config: PipelineConfig {
+                session: SessionOptions {
+                    native_pnet: false,
+                    ..SessionOptions::default()
+                },
                 detector: MtcnnConfig {
                     pnet_strip_px: 0,
                     ..MtcnnConfig::default()

@@ -59,6 +59,10 @@ pub struct SessionOptions {
     /// On the CPU, load the int8 version of each model that has one in the manifest
     /// ([`crate::quantize`]); `false` loads the float models as pinned.
     pub int8: bool,
+    /// On a CPU with the vector instructions they need, run MTCNN's P-Net in facelens's own
+    /// kernels ([`crate::models::mtcnn::NativePnet`]) instead of ONNX Runtime; `false` runs it in
+    /// ONNX Runtime as before (the bench's before row).
+    pub native_pnet: bool,
 }
 
 impl Default for SessionOptions {
@@ -76,6 +80,7 @@ impl Default for SessionOptions {
             choose_layout: true,
             prune_channels: true,
             int8: true,
+            native_pnet: true,
         }
     }
 }

@@ -15,5 +15,6 @@ mod fuzz_replay;
 mod gallery_store;
 mod identity;
 mod int8;
+mod native_pnet;
 mod people;
 mod rewrite;

@@ -8,10 +8,12 @@
 use image::RgbImage;
 
 mod pnet;
+mod pnet_native;
 
 pub use pnet::{ScoredBoxReg, pnet_candidates};
+pub use pnet_native::{NativePnet, NotPnet, PnetMaps};
 
-use super::CheckedSession;
+use super::{CheckedSession, read_verified};
 use crate::api::{BoxPx, Detection, Landmarks, PointPx};
 use crate::error::ModelError;
 use crate::geometry::{Overlap, ScoredBox, nms};
@@ -40,11 +42,13 @@ pub struct MtcnnConfig {
     /// Pad each pyramid level only as much as a face of its size can stick out (see
     /// [`crate::pyramid`]); `false` pads every level fully, as before (kept for benchmarks).
     pub pad_per_level: bool,
-    /// Build and run the pyramid's levels on parallel threads, one single-threaded P-Net session
-    /// each (CPU with more than one intra-op thread); `false` runs them one after another on one
-    /// session with all threads, as before (kept for benchmarks). The faces found are the same.
+    /// Build and run the pyramid's levels on parallel threads (CPU with more than one intra-op
+    /// thread; facelens's P-Net shares its weights, ONNX Runtime's has a single-threaded session
+    /// per thread); `false` runs them one after another on one thread, or on one session with all
+    /// threads, as before (kept for benchmarks). The faces found are the same.
     pub parallel_pyramid: bool,
-    /// Most level pixels P-Net reads in one run: a larger level runs in overlapping strips
+    /// Most level pixels ONNX Runtime's P-Net reads in one run (facelens's own P-Net streams a
+    /// level two columns at a time and ignores it): a larger level runs in overlapping strips
     /// ([`crate::pyramid::strip_columns`]; the same cells, so the same candidates), which keeps
     /// ONNX Runtime's arenas the size of a strip instead of the largest level. 0 runs every
     /// level whole, as before (kept for benchmarks).
@@ -152,11 +156,7 @@ impl WorkingGeometry {
 /// The three MTCNN nets.
 #[derive(Debug)]
 pub struct Mtcnn {
-    /// P-Net with all intra-op threads: the pyramid one level after another.
-    pnet: CheckedSession,
-    /// Single-threaded P-Net sessions, one per pyramid worker thread (empty when the levels run
-    /// one after another: one thread, or a GPU provider).
-    pnet_workers: Vec<CheckedSession>,
+    pnet: pnet::PnetEngine,
     rnet: CheckedSession,
     onet: CheckedSession,
 }
@@ -274,11 +274,31 @@ impl Mtcnn {
                 CheckedSession::load(store, id, o)
             }
         };
+        let pnet =
+            if opts.native_pnet && opts.target == ExecutionTarget::Cpu && NativePnet::supported() {
+                let entry = store.manifest().model("mtcnn_pnet")?;
+                let bytes = read_verified(entry, &store.model_path(entry))?;
+                let net =
+                    NativePnet::from_onnx(&bytes).map_err(|e| ModelError::UnexpectedContract {
+                        model: entry.id.clone(),
+                        what: "graph".into(),
+                        expected: "the P-Net graph facelens's kernels run".into(),
+                        got: e.to_string(),
+                    })?;
+                pnet::PnetEngine::Native {
+                    net: Box::new(net),
+                    workers: workers.max(1),
+                }
+            } else {
+                pnet::PnetEngine::Ort {
+                    session: load("mtcnn_pnet", opts)?,
+                    workers: (0..workers)
+                        .map(|_| load("mtcnn_pnet", single))
+                        .collect::<Result<_, _>>()?,
+                }
+            };
         Ok(Self {
-            pnet: load("mtcnn_pnet", opts)?,
-            pnet_workers: (0..workers)
-                .map(|_| load("mtcnn_pnet", single))
-                .collect::<Result<_, _>>()?,
+            pnet,
             rnet: load("mtcnn_rnet", opts)?,
             onet: load("mtcnn_onet", opts)?,
         })
@@ -326,8 +346,7 @@ impl Mtcnn {
         let mut cands: Vec<Cand> = Vec::new();
         let mut windows = 0;
         let levels = geo.pyramid(cfg);
-        for found in pnet::run_pyramid(&mut self.pnet, &mut self.pnet_workers, &levels, work, cfg)?
-        {
+        for found in pnet::run_pyramid(&mut self.pnet, &levels, work, cfg)? {
             windows += found.raw;
             best_p = best_p.max(found.best_p);
             cands.extend(found.cands);

@@ -1,10 +1,12 @@
 //! MTCNN's first stage: P-Net over the image pyramid, one level after another or shared among
-//! parallel threads (one single-threaded session each), candidates kept per level in level order.
-//! A level larger than [`MtcnnConfig::pnet_strip_px`] runs in strips of columns, so no run (and
-//! no arena) is the size of a whole large level.
+//! parallel threads, candidates kept per level in level order. P-Net runs in facelens's own
+//! kernels ([`NativePnet`], one copy of the weights shared by the threads) or in ONNX Runtime (one
+//! single-threaded session per thread); there a level larger than [`MtcnnConfig::pnet_strip_px`]
+//! runs in strips of columns, so no run (and no arena) is the size of a whole large level.
 
 use image::RgbImage;
 
+use super::pnet_native::{NativePnet, PnetMaps};
 use super::{Cand, MtcnnConfig, pack_columns_transposed};
 use crate::error::ModelError;
 use crate::geometry::{Overlap, ScoredBox, nms};
@@ -21,24 +23,83 @@ pub(super) struct LevelFinds {
     pub(super) raw: usize,
 }
 
-/// Builds one level from the padded working image, runs P-Net on it (in strips of at most
-/// `strip_px` pixels, see [`strip_columns`]) and keeps its candidates.
+/// How P-Net runs: facelens's own kernels, or ONNX Runtime (all intra-op threads for the levels
+/// one after another, plus one single-threaded session per pyramid worker thread; no workers
+/// when the levels run one after another: one thread, or a GPU provider).
+#[derive(Debug)]
+pub(super) enum PnetEngine {
+    /// [`NativePnet`]: one copy of the weights, shared by the worker threads.
+    Native {
+        /// The weights (boxed: they are the bulk of the enum).
+        net: Box<NativePnet>,
+        /// Pyramid worker threads (1: the levels one after another).
+        workers: usize,
+    },
+    /// ONNX Runtime sessions.
+    Ort {
+        /// All intra-op threads: the levels one after another.
+        session: CheckedSession,
+        /// One single-threaded session per pyramid worker thread.
+        workers: Vec<CheckedSession>,
+    },
+}
+
+/// One worker's way to run P-Net.
+enum Runner<'a> {
+    Native(&'a NativePnet),
+    Ort(&'a mut CheckedSession),
+}
+
+/// Builds one level from the padded working image, runs P-Net on it and keeps its candidates.
 fn pnet_level(
-    pnet: &mut CheckedSession,
+    runner: &mut Runner<'_>,
     level: &PyramidLevel,
     work: &RgbImage,
     threshold: f32,
     strip_px: u32,
 ) -> Result<LevelFinds, ModelError> {
-    let hs = level.height as usize;
     let pixels = level.build(work);
+    let session = match runner {
+        Runner::Ort(session) => session,
+        Runner::Native(net) => {
+            let started = std::time::Instant::now();
+            let maps = net.run(&pixels);
+            add_model_run_ns(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
+            let mut level_cands = Vec::new();
+            let mut best_p = 0.0f32;
+            if let Some(PnetMaps {
+                w_out,
+                h_out,
+                reg,
+                prob,
+            }) = maps
+            {
+                best_p = prob
+                    .iter()
+                    .skip(1)
+                    .step_by(2)
+                    .fold(0.0f32, |a, &p| a.max(p));
+                level_cands = pnet_candidates(
+                    &prob,
+                    &reg,
+                    (w_out, h_out),
+                    level.cell_offset,
+                    level.scale,
+                    threshold,
+                );
+            }
+            return Ok(level_finds(&level_cands, best_p));
+        }
+    };
+    let hs = level.height as usize;
     let mut best_p = 0.0f32;
     let mut level_cands = Vec::new();
+    // In strips of at most `strip_px` pixels (see [`strip_columns`]).
     for (x0, x1) in strip_columns(level.width, level.height, strip_px) {
         let (x0, x1) = (x0 as usize, x1 as usize);
         let mut data = Vec::with_capacity((x1 - x0) * hs * 3);
         pack_columns_transposed(&pixels, x0..x1, &mut data);
-        let out = pnet.run("input_1", &[1, x1 - x0, hs, 3], data)?;
+        let out = session.run("input_1", &[1, x1 - x0, hs, 3], data)?;
         let (reg, prob) = (&out[0], &out[1]);
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let (w_out, h_out) = (prob.shape[1] as usize, prob.shape[2] as usize);
@@ -57,6 +118,11 @@ fn pnet_level(
             threshold,
         ));
     }
+    Ok(level_finds(&level_cands, best_p))
+}
+
+/// A level's candidates after its own NMS.
+fn level_finds(level_cands: &[ScoredBoxReg], best_p: f32) -> LevelFinds {
     let boxes: Vec<ScoredBox> = level_cands.iter().map(|c| c.b).collect();
     let cands = nms(&boxes, 0.5, Overlap::Union)
         .into_iter()
@@ -65,16 +131,16 @@ fn pnet_level(
             reg: level_cands[i].reg,
         })
         .collect();
-    Ok(LevelFinds {
+    LevelFinds {
         cands,
         best_p,
         raw: level_cands.len(),
-    })
+    }
 }
 
-/// Runs `levels` (indices into `all`) one after another on `pnet`.
+/// Runs `levels` (indices into `all`) one after another.
 fn pnet_levels(
-    pnet: &mut CheckedSession,
+    mut runner: Runner<'_>,
     all: &[PyramidLevel],
     levels: &[usize],
     work: &RgbImage,
@@ -83,7 +149,14 @@ fn pnet_levels(
     levels
         .iter()
         .map(|&i| {
-            pnet_level(pnet, &all[i], work, cfg.thresholds[0], cfg.pnet_strip_px).map(|f| (i, f))
+            pnet_level(
+                &mut runner,
+                &all[i],
+                work,
+                cfg.thresholds[0],
+                cfg.pnet_strip_px,
+            )
+            .map(|f| (i, f))
         })
         .collect()
 }
@@ -92,37 +165,48 @@ fn pnet_levels(
 /// the levels ([`assign_levels`]) on its own thread (the first share on this one); the model
 /// time counted is the longest worker's, since their runs overlap.
 pub(super) fn run_pyramid(
-    pnet: &mut CheckedSession,
-    workers: &mut [CheckedSession],
+    engine: &mut PnetEngine,
     levels: &[PyramidLevel],
     work: &RgbImage,
     cfg: &MtcnnConfig,
 ) -> Result<Vec<LevelFinds>, ModelError> {
     let all: Vec<usize> = (0..levels.len()).collect();
-    if !cfg.parallel_pyramid || workers.len() < 2 || levels.len() < 2 {
-        let found = pnet_levels(pnet, levels, &all, work, cfg)?;
+    let runners: Vec<Runner<'_>> = match engine {
+        PnetEngine::Native { net, workers } => {
+            let net: &NativePnet = net;
+            (0..*workers).map(|_| Runner::Native(net)).collect()
+        }
+        PnetEngine::Ort { workers, .. } => workers.iter_mut().map(Runner::Ort).collect(),
+    };
+    if !cfg.parallel_pyramid || runners.len() < 2 || levels.len() < 2 {
+        drop(runners);
+        let runner = match engine {
+            PnetEngine::Native { net, .. } => Runner::Native(net),
+            PnetEngine::Ort { session, .. } => Runner::Ort(session),
+        };
+        let found = pnet_levels(runner, levels, &all, work, cfg)?;
         return Ok(found.into_iter().map(|(_, f)| f).collect());
     }
-    let parts = assign_levels(levels, workers.len());
-    let mut shares = workers.iter_mut().zip(&parts);
+    let parts = assign_levels(levels, runners.len());
+    let mut shares = runners.into_iter().zip(&parts);
     let results = std::thread::scope(|s| {
         let first = shares.next();
         let spawned: Vec<_> = shares
             .filter(|(_, part)| !part.is_empty())
             .enumerate()
-            .map(|(n, (session, part))| {
+            .map(|(n, (runner, part))| {
                 spawn_share(
                     s,
                     format!("facelens-pnet-{}", n + 1),
                     ("mtcnn_pnet", "a pyramid worker"),
-                    move || pnet_levels(session, levels, part, work, cfg),
+                    move || pnet_levels(runner, levels, part, work, cfg),
                 )
             })
             .collect();
         let mut results = Vec::with_capacity(parts.len());
-        if let Some((session, part)) = first {
+        if let Some((runner, part)) = first {
             results.push(capture_model_run_ns(|| {
-                pnet_levels(session, levels, part, work, cfg)
+                pnet_levels(runner, levels, part, work, cfg)
             }));
         }
         results.extend(spawned.into_iter().map(|share| share.join()));
