@@ -77,3 +77,19 @@ pub fn reference_dir(test: &str) -> Option<PathBuf> {
         None
     }
 }
+
+/// `img` as MTCNN's nets read it: x-major (`[x][y][c]`), (v − 127.5) / 128.
+pub fn mtcnn_input(img: &image::RgbImage) -> Vec<f32> {
+    let mut out = Vec::with_capacity((img.width() * img.height() * 3) as usize);
+    for x in 0..img.width() {
+        for y in 0..img.height() {
+            out.extend(
+                img.get_pixel(x, y)
+                    .0
+                    .iter()
+                    .map(|&v| (f32::from(v) - 127.5) / 128.0),
+            );
+        }
+    }
+    out
+}

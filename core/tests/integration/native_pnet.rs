@@ -10,23 +10,7 @@ use facelens_core::preprocess::{Filter, resize};
 use facelens_core::runtime::SessionOptions;
 use facelens_core::stages::Preprocessor;
 
-use crate::fixtures::{faces_dir, store};
-
-/// `img` as P-Net's graph reads it: x-major (`[x][y][c]`), (v − 127.5) / 128.
-fn transposed(img: &image::RgbImage) -> Vec<f32> {
-    let mut out = Vec::with_capacity((img.width() * img.height() * 3) as usize);
-    for x in 0..img.width() {
-        for y in 0..img.height() {
-            out.extend(
-                img.get_pixel(x, y)
-                    .0
-                    .iter()
-                    .map(|&v| (f32::from(v) - 127.5) / 128.0),
-            );
-        }
-    }
-    out
-}
+use crate::fixtures::{faces_dir, mtcnn_input, store};
 
 fn model_bytes(id: &str) -> Vec<u8> {
     let entry = store().manifest().model(id).expect("in the manifest");
@@ -68,7 +52,7 @@ fn native_pnet_matches_the_pinned_graph_on_photo_levels() {
                 .run(
                     "input_1",
                     &[1, w as usize, h as usize, 3],
-                    transposed(&level),
+                    mtcnn_input(&level),
                 )
                 .expect("runs");
             let maps = net.run(&level).expect("a level of at least one window");

@@ -8,23 +8,7 @@ use facelens_core::onnx_rewrite::{prelu_as_affine, prune_dead_channels};
 use facelens_core::preprocess::{Channels, Filter, RectPx, crop_resize, resize, to_nchw};
 use facelens_core::runtime::SessionOptions;
 
-use crate::fixtures::{faces_dir, identities, pipeline, store};
-
-/// `img` as MTCNN's input: x-major (`[x][y][c]`), (v − 127.5) / 128.
-fn transposed(img: &image::RgbImage) -> Vec<f32> {
-    let mut out = Vec::with_capacity((img.width() * img.height() * 3) as usize);
-    for x in 0..img.width() {
-        for y in 0..img.height() {
-            out.extend(
-                img.get_pixel(x, y)
-                    .0
-                    .iter()
-                    .map(|&v| (f32::from(v) - 127.5) / 128.0),
-            );
-        }
-    }
-    out
-}
+use crate::fixtures::{faces_dir, identities, mtcnn_input, pipeline, store};
 
 type Case = (&'static str, &'static str, Vec<usize>, Vec<f32>, usize);
 
@@ -47,7 +31,7 @@ fn rewritten_mtcnn_nets_match_the_pinned_graphs() {
                     w: 300,
                     h: 300,
                 };
-                data.extend(transposed(&crop_resize(&photo, rect, side, Filter::Area)));
+                data.extend(mtcnn_input(&crop_resize(&photo, rect, side, Filter::Area)));
             }
         }
         data
@@ -58,7 +42,7 @@ fn rewritten_mtcnn_nets_match_the_pinned_graphs() {
             "mtcnn_pnet",
             "input_1",
             vec![1, 600, 418, 3],
-            transposed(&level),
+            mtcnn_input(&level),
             3,
         ),
         ("mtcnn_rnet", "input_2", vec![48, 24, 24, 3], crops(24), 4),

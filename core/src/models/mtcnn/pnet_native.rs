@@ -549,68 +549,43 @@ mod tests {
         out
     }
 
+    /// A kernel's signature.
+    type Kernel<const KS: usize, const COUT: usize> =
+        fn(&[f32], &[f32; COUT], &[f32; COUT], [&[f32]; KS], usize, &mut [f32]);
+
+    /// `kernel` against [`naive`] on rows of `n` positions, for many `n` (whole blocks, partial
+    /// blocks, shorter than one block).
+    fn check<const KS: usize, const CIN: usize, const COUT: usize>(
+        name: &str,
+        kernel: Kernel<KS, COUT>,
+        seed: usize,
+    ) {
+        let l = layer::<CIN, COUT>(KS, u32::try_from(seed).unwrap_or(1));
+        for n in [1usize, 2, 3, 4, 5, 7, 8, 9, 31] {
+            let rows: Vec<Vec<f32>> = (0..KS)
+                .map(|r| {
+                    (0..(n + KS - 1 + SLACK) * CIN)
+                        .map(|i| (((i * 37 + (seed + r) * 101) % 211) as f32) / 105.0 - 1.0)
+                        .collect()
+                })
+                .collect();
+            let refs: [&[f32]; KS] = std::array::from_fn(|r| rows[r].as_slice());
+            let mut out = vec![0.0; (n + SLACK) * COUT];
+            kernel(&l.weights, &l.bias, &l.slope, refs, n, &mut out);
+            assert_eq!(
+                out[..n * COUT],
+                naive(&l, &refs, KS, n)[..],
+                "{name}, n = {n}"
+            );
+        }
+    }
+
     #[test]
     fn kernels_match_the_obvious_loops_at_every_row_length() {
-        let l3 = layer::<16, 32>(3, 7);
-        let l1 = layer::<3, 16>(3, 11);
-        let l2 = layer::<10, 16>(3, 17);
-        let lh = layer::<32, 8>(1, 13);
-        for n in [1usize, 2, 3, 4, 5, 7, 8, 9, 31] {
-            let row = |seed: usize, cin: usize| -> Vec<f32> {
-                (0..(n + 2 + SLACK) * cin)
-                    .map(|i| (((i * 37 + seed * 101) % 211) as f32) / 105.0 - 1.0)
-                    .collect()
-            };
-            let (r0, r1, r2) = (row(0, 16), row(1, 16), row(2, 16));
-            let mut out = vec![0.0; (n + SLACK) * 32];
-            conv3(
-                &l3.weights,
-                &l3.bias,
-                &l3.slope,
-                [&r0, &r1, &r2],
-                n,
-                &mut out,
-            );
-            assert_eq!(
-                out[..n * 32],
-                naive(&l3, &[&r0, &r1, &r2], 3, n)[..],
-                "conv3, n = {n}"
-            );
-            let (r0, r1, r2) = (row(3, 3), row(4, 3), row(5, 3));
-            let mut out = vec![0.0; (n + SLACK) * 16];
-            conv1(
-                &l1.weights,
-                &l1.bias,
-                &l1.slope,
-                [&r0, &r1, &r2],
-                n,
-                &mut out,
-            );
-            assert_eq!(
-                out[..n * 16],
-                naive(&l1, &[&r0, &r1, &r2], 3, n)[..],
-                "conv1, n = {n}"
-            );
-            let (r0, r1, r2) = (row(7, 10), row(8, 10), row(9, 10));
-            let mut out = vec![0.0; (n + SLACK) * 16];
-            conv2(
-                &l2.weights,
-                &l2.bias,
-                &l2.slope,
-                [&r0, &r1, &r2],
-                n,
-                &mut out,
-            );
-            assert_eq!(
-                out[..n * 16],
-                naive(&l2, &[&r0, &r1, &r2], 3, n)[..],
-                "conv2, n = {n}"
-            );
-            let r = row(6, 32);
-            let mut out = vec![0.0; (n + SLACK) * 8];
-            heads(&lh.weights, &lh.bias, &lh.slope, [&r], n, &mut out);
-            assert_eq!(out[..n * 8], naive(&lh, &[&r], 1, n)[..], "heads, n = {n}");
-        }
+        check::<3, 3, 16>("conv1", conv1, 11);
+        check::<3, 10, 16>("conv2", conv2, 17);
+        check::<3, 16, 32>("conv3", conv3, 7);
+        check::<1, 32, 8>("heads", heads, 13);
     }
 
     #[test]
