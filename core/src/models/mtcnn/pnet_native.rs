@@ -174,8 +174,8 @@ impl NativePnet {
         })
     }
 
-    /// Runs P-Net on a whole level (`[width][height][3]` transposed, as the graph's input).
-    /// `None` when the level is smaller than one 12×12 window.
+    /// Runs P-Net on a whole level image, read transposed and normalised as the graph's input
+    /// (`[width][height][3]`). `None` when the level is smaller than one 12×12 window.
     #[must_use]
     pub fn run(&self, level: &image::RgbImage) -> Option<PnetMaps> {
         let (a_in, b_in) = (level.width() as usize, level.height() as usize);
@@ -357,10 +357,11 @@ fn conv<const CIN: usize, const COUT: usize>(
     let cout = prelu.map_or(COUT, |(_, c)| c);
     let ks_i = ks as i64;
     let want = [cout as i64, CIN as i64, ks_i, ks_i];
-    if dims != want {
+    if dims != want || w.len() != cout * CIN * ks * ks {
         return Err(NotPnet(format!(
-            "{} weights {dims:?}, expected {want:?}",
-            n.name
+            "{} weights {dims:?} ({} values), expected {want:?}",
+            n.name,
+            w.len()
         )));
     }
     check_ints(n, "strides", &[1, 1])?;
