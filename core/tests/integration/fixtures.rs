@@ -93,3 +93,22 @@ pub fn mtcnn_input(img: &image::RgbImage) -> Vec<f32> {
     }
     out
 }
+
+/// The pinned file of model `id`, as bytes.
+pub fn model_bytes(id: &str) -> Vec<u8> {
+    let entry = store().manifest().model(id).expect("in the manifest");
+    std::fs::read(store().model_path(entry)).expect("reads")
+}
+
+/// The names of every photo (`*.jpg`) in `dir`, sorted.
+pub fn photo_files(dir: &Path) -> Vec<String> {
+    let mut all: Vec<String> = std::fs::read_dir(dir)
+        .expect("photos")
+        .filter_map(|e| {
+            let n = e.ok()?.file_name().to_string_lossy().into_owned();
+            n.ends_with(".jpg").then_some(n)
+        })
+        .collect();
+    all.sort();
+    all
+}

@@ -10,12 +10,7 @@ use facelens_core::preprocess::{Filter, resize};
 use facelens_core::runtime::SessionOptions;
 use facelens_core::stages::Preprocessor;
 
-use crate::fixtures::{faces_dir, mtcnn_input, store};
-
-fn model_bytes(id: &str) -> Vec<u8> {
-    let entry = store().manifest().model(id).expect("in the manifest");
-    std::fs::read(store().model_path(entry)).expect("reads")
-}
+use crate::fixtures::{faces_dir, model_bytes, mtcnn_input, photo_files, store};
 
 #[test]
 fn native_pnet_matches_the_pinned_graph_on_photo_levels() {
@@ -133,14 +128,10 @@ fn both_pnets_find_the_same_faces() {
                       c: &MtcnnConfig|
      -> Vec<Detection> { p.run(img, c).expect("detects").detections };
     let (mut faces, mut worst_px, mut worst_score) = (0, 0.0f32, 0.0f32);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("lists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
-        .collect();
-    files.sort();
+    let files = photo_files(&dir);
     assert!(files.len() >= 50, "{} photos", files.len());
-    for path in files {
+    for file in files {
+        let path = dir.join(file);
         let img = decode_file(&path, DecodeLimits::default()).expect("decodes");
         let ours = detections(&mut native, &img, &cfg);
         assert_eq!(

@@ -13,7 +13,7 @@ use facelens_core::people::cluster::Params;
 use facelens_core::people::scan::{photo_key, scan};
 use facelens_core::people::{NewScannedFace, People, ScannedFace};
 
-use crate::fixtures::{faces_dir, identities, pipeline};
+use crate::fixtures::{faces_dir, identities, photo_files, pipeline};
 use crate::gallery_store::Backend;
 
 /// BCubed precision and recall of `groups` (item → group) against `truth` (item → label), over
@@ -90,14 +90,7 @@ fn scanning_the_labelled_photos_groups_them_by_person() {
         .map(|(file, person)| (format!("{file}#0"), person))
         .collect();
     assert_eq!(truth.len(), 48);
-    let mut all: Vec<String> = std::fs::read_dir(&dir)
-        .expect("photos")
-        .filter_map(|e| {
-            let n = e.ok()?.file_name().to_string_lossy().into_owned();
-            n.ends_with(".jpg").then_some(n)
-        })
-        .collect();
-    all.sort();
+    let all = photo_files(&dir);
     // Two imports: half the photos, then the rest (incremental), into one library.
     let photos = tempfile::tempdir().expect("tempdir");
     let (first, second) = all.split_at(all.len() / 2);

@@ -8,7 +8,7 @@ use facelens_core::onnx_rewrite::{prelu_as_affine, prune_dead_channels};
 use facelens_core::preprocess::{Channels, Filter, RectPx, crop_resize, resize, to_nchw};
 use facelens_core::runtime::SessionOptions;
 
-use crate::fixtures::{faces_dir, identities, mtcnn_input, pipeline, store};
+use crate::fixtures::{faces_dir, identities, model_bytes, mtcnn_input, pipeline, store};
 
 type Case = (&'static str, &'static str, Vec<usize>, Vec<f32>, usize);
 
@@ -49,9 +49,7 @@ fn rewritten_mtcnn_nets_match_the_pinned_graphs() {
         ("mtcnn_onet", "input_3", vec![48, 48, 48, 3], crops(48), 5),
     ];
     for (id, input, shape, data, prelus) in cases {
-        let entry = store().manifest().model(id).expect("in the manifest");
-        let bytes = std::fs::read(store().model_path(entry)).expect("reads");
-        let rewritten = prelu_as_affine(&bytes).expect("rewrites");
+        let rewritten = prelu_as_affine(&model_bytes(id)).expect("rewrites");
         assert_eq!(rewritten.replaced, prelus, "{id}: every PRelu replaced");
 
         let mut pinned = CheckedSession::load(store(), id, opts).expect("pinned graph loads");
@@ -79,12 +77,7 @@ fn pruned_embedder_matches_the_pinned_graph() {
     let Some(dir) = faces_dir("channel pruning") else {
         return;
     };
-    let entry = store()
-        .manifest()
-        .model("fr_feature")
-        .expect("in the manifest");
-    let bytes = std::fs::read(store().model_path(entry)).expect("reads");
-    let pruned = prune_dead_channels(&bytes).expect("prunes");
+    let pruned = prune_dead_channels(&model_bytes("fr_feature")).expect("prunes");
     // 16 of the 17 depthwise convolutions of this MobileFaceNet have some (3-58 %).
     assert!(
         pruned.replaced > 1000,

@@ -6,7 +6,7 @@
 
 use image::RgbImage;
 
-use super::pnet_native::{NativePnet, PnetMaps};
+use super::pnet_native::NativePnet;
 use super::{Cand, MtcnnConfig, pack_columns_transposed};
 use crate::error::ModelError;
 use crate::geometry::{Overlap, ScoredBox, nms};
@@ -59,82 +59,82 @@ fn pnet_level(
     strip_px: u32,
 ) -> Result<LevelFinds, ModelError> {
     let pixels = level.build(work);
-    let session = match runner {
-        Runner::Ort(session) => session,
+    let mut scan = LevelScan {
+        level,
+        threshold,
+        cands: Vec::new(),
+        best_p: 0.0,
+    };
+    match runner {
         Runner::Native(net) => {
             let started = std::time::Instant::now();
             let maps = net.run(&pixels);
             add_model_run_ns(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
-            let mut level_cands = Vec::new();
-            let mut best_p = 0.0f32;
-            if let Some(PnetMaps {
-                w_out,
-                h_out,
-                reg,
-                prob,
-            }) = maps
-            {
-                best_p = prob
-                    .iter()
-                    .skip(1)
-                    .step_by(2)
-                    .fold(0.0f32, |a, &p| a.max(p));
-                level_cands = pnet_candidates(
-                    &prob,
-                    &reg,
-                    (w_out, h_out),
-                    level.cell_offset,
-                    level.scale,
-                    threshold,
-                );
+            if let Some(m) = maps {
+                scan.add(&m.prob, &m.reg, (m.w_out, m.h_out), 0);
             }
-            return Ok(level_finds(&level_cands, best_p));
         }
-    };
-    let hs = level.height as usize;
-    let mut best_p = 0.0f32;
-    let mut level_cands = Vec::new();
-    // In strips of at most `strip_px` pixels (see [`strip_columns`]).
-    for (x0, x1) in strip_columns(level.width, level.height, strip_px) {
-        let (x0, x1) = (x0 as usize, x1 as usize);
-        let mut data = Vec::with_capacity((x1 - x0) * hs * 3);
-        pack_columns_transposed(&pixels, x0..x1, &mut data);
-        let out = session.run("input_1", &[1, x1 - x0, hs, 3], data)?;
-        let (reg, prob) = (&out[0], &out[1]);
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let (w_out, h_out) = (prob.shape[1] as usize, prob.shape[2] as usize);
-        best_p = prob
-            .data
+        Runner::Ort(session) => {
+            let hs = level.height as usize;
+            // In strips of at most `strip_px` pixels (see [`strip_columns`]).
+            for (x0, x1) in strip_columns(level.width, level.height, strip_px) {
+                let (x0, x1) = (x0 as usize, x1 as usize);
+                let mut data = Vec::with_capacity((x1 - x0) * hs * 3);
+                pack_columns_transposed(&pixels, x0..x1, &mut data);
+                let out = session.run("input_1", &[1, x1 - x0, hs, 3], data)?;
+                let (reg, prob) = (&out[0], &out[1]);
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let (w_out, h_out) = (prob.shape[1] as usize, prob.shape[2] as usize);
+                scan.add(&prob.data, &reg.data, (w_out, h_out), x0 / 2);
+            }
+        }
+    }
+    Ok(scan.finish())
+}
+
+/// A level's P-Net output maps as they arrive (one for the whole level, or one per strip).
+struct LevelScan<'a> {
+    level: &'a PyramidLevel,
+    threshold: f32,
+    cands: Vec<ScoredBoxReg>,
+    best_p: f32,
+}
+
+impl LevelScan<'_> {
+    /// Takes one map (`prob` `[W', H', 2]`, `reg` `[W', H', 4]`) that starts `cells_right` cells
+    /// into the level.
+    fn add(&mut self, prob: &[f32], reg: &[f32], dims: (usize, usize), cells_right: usize) {
+        self.best_p = prob
             .iter()
             .skip(1)
             .step_by(2)
-            .fold(best_p, |a, &p| a.max(p));
-        level_cands.extend(pnet_candidates(
-            &prob.data,
-            &reg.data,
-            (w_out, h_out),
-            (level.cell_offset.0 + x0 / 2, level.cell_offset.1),
-            level.scale,
-            threshold,
+            .fold(self.best_p, |a, &p| a.max(p));
+        let (cx, cy) = self.level.cell_offset;
+        self.cands.extend(pnet_candidates(
+            prob,
+            reg,
+            dims,
+            (cx + cells_right, cy),
+            self.level.scale,
+            self.threshold,
         ));
     }
-    Ok(level_finds(&level_cands, best_p))
-}
 
-/// A level's candidates after its own NMS.
-fn level_finds(level_cands: &[ScoredBoxReg], best_p: f32) -> LevelFinds {
-    let boxes: Vec<ScoredBox> = level_cands.iter().map(|c| c.b).collect();
-    let cands = nms(&boxes, 0.5, Overlap::Union)
-        .into_iter()
-        .map(|i| Cand {
-            b: level_cands[i].b,
-            reg: level_cands[i].reg,
-        })
-        .collect();
-    LevelFinds {
-        cands,
-        best_p,
-        raw: level_cands.len(),
+    /// The level's candidates after its own NMS.
+    fn finish(self) -> LevelFinds {
+        let boxes: Vec<ScoredBox> = self.cands.iter().map(|c| c.b).collect();
+        let cands = nms(&boxes, 0.5, Overlap::Union)
+            .into_iter()
+            .map(|i| Cand {
+                b: self.cands[i].b,
+                reg: self.cands[i].reg,
+            })
+            .collect();
+        LevelFinds {
+            cands,
+            best_p: self.best_p,
+            raw: self.cands.len(),
+        }
     }
 }
 
@@ -171,15 +171,11 @@ pub(super) fn run_pyramid(
     cfg: &MtcnnConfig,
 ) -> Result<Vec<LevelFinds>, ModelError> {
     let all: Vec<usize> = (0..levels.len()).collect();
-    let runners: Vec<Runner<'_>> = match engine {
-        PnetEngine::Native { net, workers } => {
-            let net: &NativePnet = net;
-            (0..*workers).map(|_| Runner::Native(net)).collect()
-        }
-        PnetEngine::Ort { workers, .. } => workers.iter_mut().map(Runner::Ort).collect(),
+    let workers = match engine {
+        PnetEngine::Native { workers, .. } => *workers,
+        PnetEngine::Ort { workers, .. } => workers.len(),
     };
-    if !cfg.parallel_pyramid || runners.len() < 2 || levels.len() < 2 {
-        drop(runners);
+    if !cfg.parallel_pyramid || workers < 2 || levels.len() < 2 {
         let runner = match engine {
             PnetEngine::Native { net, .. } => Runner::Native(net),
             PnetEngine::Ort { session, .. } => Runner::Ort(session),
@@ -187,6 +183,13 @@ pub(super) fn run_pyramid(
         let found = pnet_levels(runner, levels, &all, work, cfg)?;
         return Ok(found.into_iter().map(|(_, f)| f).collect());
     }
+    let runners: Vec<Runner<'_>> = match engine {
+        PnetEngine::Native { net, workers } => {
+            let net: &NativePnet = net;
+            (0..*workers).map(|_| Runner::Native(net)).collect()
+        }
+        PnetEngine::Ort { workers, .. } => workers.iter_mut().map(Runner::Ort).collect(),
+    };
     let parts = assign_levels(levels, runners.len());
     let mut shares = runners.into_iter().zip(&parts);
     let results = std::thread::scope(|s| {
