@@ -20,6 +20,7 @@ photos=${FACELENS_BENCH_PHOTOS:-../shared/testdata/faces}
 runs=${FACELENS_BENCH_RUNS:-9}
 sizes=${FACELENS_BENCH_SIZES:-10000,100000,1000000}
 quantised_max=${FACELENS_BENCH_QUANTISED_MAX:-1000000}
+store_sizes=${FACELENS_BENCH_STORE_SIZES:-0,100000,1000000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 step() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
@@ -64,7 +65,7 @@ step "facelens-bench: end to end, gallery scale, accuracy, report"
 "$bin/facelens-bench" --models "$models" --photos "$photos" --e2e "$e2e" --runs "$runs" \
   --peer "$work/peer.json" --flops "$work/flops.json" --criterion "$CARGO_TARGET_DIR/criterion" \
   --memory "$work/memory.json" --sizes "$sizes" --quantised-max "$quantised_max" \
-  --command "FACELENS_BENCH_RUNS=$runs FACELENS_BENCH_SIZES=$sizes FACELENS_BENCH_QUANTISED_MAX=$quantised_max bash bench/run.sh" \
+  --command "FACELENS_BENCH_RUNS=$runs FACELENS_BENCH_SIZES=$sizes FACELENS_BENCH_STORE_SIZES=$store_sizes FACELENS_BENCH_QUANTISED_MAX=$quantised_max bash bench/run.sh" \
   --out bench/RESULTS.md
 
 step "first photo after start"
@@ -83,7 +84,6 @@ rm -rf "$work/import-gallery"
   "$bin/facelens-import-bench" --photos "$photos" --models "$models" --count 1000 --gallery "$work/import-gallery"
 } >> bench/RESULTS.md
 step "gallery store and index at scale"
-store_sizes=${FACELENS_BENCH_STORE_SIZES:-0,100000,1000000}
 {
   echo
   echo "## 11. Gallery store at scale (\`facelens-store-bench\`, \`facelens-index-bench\`)"
