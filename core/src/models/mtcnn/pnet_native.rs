@@ -209,11 +209,18 @@ impl NativePnet {
             // Conv1 rows 2q and 2q + 1 (when the level has it) read input columns 2q .. 2q + 4.
             let two = 2 * q + 1 < a1;
             let cols = 2 * q..(2 * q + if two { 4 } else { 3 });
-            input.clear();
-            super::pack_columns_transposed(level, cols, &mut input);
+            // Columns 2q and 2q + 1 were the previous pooled row's last two (that row always had
+            // four): moved to the front, not gathered from the level again.
+            let column = b_in * 3;
+            let kept = if q == 0 { 0 } else { 2 };
+            if kept > 0 {
+                input.copy_within(2 * column..4 * column, 0);
+            }
+            input.truncate(kept * column);
+            super::pack_columns_transposed(level, cols.start + kept..cols.end, &mut input);
             input.resize(input.len() + SLACK * 3, 0.0);
             let row = |i: usize| &input[i * b_in * 3..];
-            conv1(
+            CONV1(
                 &self.conv1.weights,
                 &self.conv1.bias,
                 &self.conv1.slope,
@@ -222,7 +229,7 @@ impl NativePnet {
                 &mut c1[0],
             );
             if two {
-                conv1(
+                CONV1(
                     &self.conv1.weights,
                     &self.conv1.bias,
                     &self.conv1.slope,
@@ -236,7 +243,7 @@ impl NativePnet {
             if q >= 2 {
                 let r = q - 2;
                 let p = |i: usize| pooled[(r + i) % 3].as_slice();
-                conv2(
+                CONV2(
                     &self.conv2.weights,
                     &self.conv2.bias,
                     &self.conv2.slope,
@@ -255,7 +262,7 @@ impl NativePnet {
                         b3,
                         &mut c3,
                     );
-                    heads(
+                    HEADS(
                         &self.head.weights,
                         &self.head.bias,
                         &self.head.slope,
@@ -455,32 +462,29 @@ fn conv_row<const KS: usize, const CIN: usize, const COUT: usize, const NB: usiz
     }
 }
 
+/// A kernel: weights, bias, slope, the `KS` input rows, the row length and the output row.
+type Kernel<const KS: usize, const COUT: usize> =
+    fn(&[f32], &[f32; COUT], &[f32; COUT], [&[f32]; KS], usize, &mut [f32]);
+
 // Block sizes per layer and instruction set, measured on an AVX-512 Xeon (RESULTS §12): the
-// narrow layers run fastest as AVX2 code, conv3 as AVX-512.
+// narrow layers (conv1, conv2, the heads) run fastest as AVX2 code, conv3 as AVX-512.
 
+/// [`conv_row`] compiled for AVX2+FMA (and without, for other CPUs), chosen at run time.
 #[multiversion(targets("x86_64+avx2+fma"))]
-fn conv1(
+fn narrow<const KS: usize, const CIN: usize, const COUT: usize, const NB: usize>(
     w: &[f32],
-    bias: &[f32; 16],
-    slope: &[f32; 16],
-    rows: [&[f32]; 3],
+    bias: &[f32; COUT],
+    slope: &[f32; COUT],
+    rows: [&[f32]; KS],
     n: usize,
     out: &mut [f32],
 ) {
-    conv_row::<3, 3, 16, 3>(w, bias, slope, rows, n, out);
+    conv_row::<KS, CIN, COUT, NB>(w, bias, slope, rows, n, out);
 }
 
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn conv2(
-    w: &[f32],
-    bias: &[f32; 16],
-    slope: &[f32; 16],
-    rows: [&[f32]; 3],
-    n: usize,
-    out: &mut [f32],
-) {
-    conv_row::<3, 10, 16, 3>(w, bias, slope, rows, n, out);
-}
+const CONV1: Kernel<3, 16> = narrow::<3, 3, 16, 3>;
+const CONV2: Kernel<3, 16> = narrow::<3, 10, 16, 3>;
+const HEADS: Kernel<1, 8> = narrow::<1, 32, 8, 4>;
 
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 fn conv3(
@@ -493,18 +497,6 @@ fn conv3(
 ) {
     const WIDE: bool = multiversion::target::selected_target!().supports_feature_str("avx512f");
     conv_row::<3, 16, 32, { if WIDE { 4 } else { 3 } }>(w, bias, slope, rows, n, out);
-}
-
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn heads(
-    w: &[f32],
-    bias: &[f32; 8],
-    slope: &[f32; 8],
-    rows: [&[f32]; 1],
-    n: usize,
-    out: &mut [f32],
-) {
-    conv_row::<1, 32, 8, 4>(w, bias, slope, rows, n, out);
 }
 
 #[cfg(test)]
@@ -550,10 +542,6 @@ mod tests {
         out
     }
 
-    /// A kernel's signature.
-    type Kernel<const KS: usize, const COUT: usize> =
-        fn(&[f32], &[f32; COUT], &[f32; COUT], [&[f32]; KS], usize, &mut [f32]);
-
     /// `kernel` against [`naive`] on rows of `n` positions, for many `n` (whole blocks, partial
     /// blocks, shorter than one block).
     fn check<const KS: usize, const CIN: usize, const COUT: usize>(
@@ -583,10 +571,10 @@ mod tests {
 
     #[test]
     fn kernels_match_the_obvious_loops_at_every_row_length() {
-        check::<3, 3, 16>("conv1", conv1, 11);
-        check::<3, 10, 16>("conv2", conv2, 17);
+        check::<3, 3, 16>("conv1", CONV1, 11);
+        check::<3, 10, 16>("conv2", CONV2, 17);
         check::<3, 16, 32>("conv3", conv3, 7);
-        check::<1, 32, 8>("heads", heads, 13);
+        check::<1, 32, 8>("heads", HEADS, 13);
     }
 
     #[test]
