@@ -4,7 +4,7 @@ The detection-set test writes its images when asked:
     FACELENS_DUMP_SETS=/tmp/sets cargo test -p facelens_core --test integration detection_sets
 then, with onnxruntime, numpy, onnx and Pillow importable:
     python3 bench/centerface_eval.py --model centerface.onnx --sets /tmp/sets \
-        --photos ../shared/testdata/faces
+        --photos testdata/faces
 
 CenterFace's graph is fully convolutional but declares a static [10,3,32,32] input; the input and
 output sizes are made symbolic here before loading. Input: RGB, 0..255, no normalisation, sides

@@ -45,7 +45,7 @@ with zipfile.ZipFile(whl) as z:
             with open(os.path.join(work, "pkg", "lib", base), "wb") as f:
                 f.write(z.read(n))
 PY
-  cp ../shared/testdata/faces/*.jpg "$work/pkg/photos/" 2>/dev/null || true
+  cp testdata/faces/*.jpg "$work/pkg/photos/" 2>/dev/null || true
   cp bench/gpu.sh "$work/pkg/"
   echo "== pack"
   tar -C "$work" -cf - pkg | xz -1 -T2 > "$work/pkg.tar.xz"

@@ -12,11 +12,11 @@
 # Knobs: FACELENS_BENCH_RUNS (9), FACELENS_BENCH_SIZES (10000,100000,1000000),
 #        FACELENS_BENCH_STORE_SIZES (0,100000,1000000),
 #        FACELENS_BENCH_QUANTISED_MAX (1000000: largest size also built as f16 and i8),
-#        FACELENS_BENCH_PHOTOS (../shared/testdata/faces).
+#        FACELENS_BENCH_PHOTOS (testdata/faces).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target/bench}
-photos=${FACELENS_BENCH_PHOTOS:-../shared/testdata/faces}
+photos=${FACELENS_BENCH_PHOTOS:-testdata/faces}
 runs=${FACELENS_BENCH_RUNS:-9}
 sizes=${FACELENS_BENCH_SIZES:-10000,100000,1000000}
 quantised_max=${FACELENS_BENCH_QUANTISED_MAX:-1000000}

@@ -13,7 +13,7 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(image wire tfjs manifest config)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 RUSTC_BOOTSTRAP=1 cargo fuzz build -O
-photos=../../shared/testdata/faces
+photos=../testdata/faces
 # The provisioned models folder, resolved as facelens does (without building it).
 models=${FACELENS_MODELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/facelens/models}
 mkdir -p work

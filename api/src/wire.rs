@@ -22,6 +22,7 @@ use facelens_core::stages::{EncodedFace, FaceInput, Preprocessed};
 
 /// One face, cut by the client: what `/v1/faces`, `/v1/embed` and `/v1/attributes` take.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FaceCrop {
     /// Base64 PNG of the 112×112 ArcFace-aligned crop.
     pub aligned_png: String,
@@ -107,7 +108,7 @@ pub fn thumbnail_from_base64(b64: &str) -> Result<RgbImage, CoreError> {
             "thumbnail_png is {w}x{h} px; at most {max}x{max}"
         )));
     }
-    Ok(image_io::decode(&bytes, DecodeLimits::default())?)
+    Ok(image_io::decode_picture(&bytes, DecodeLimits::default())?)
 }
 
 /// Checks a face box against the patch it was cut with: finite, non-empty, overlapping the patch,
@@ -243,6 +244,7 @@ fn yes() -> bool {
 
 /// `POST /v1/faces`: embed, analyse and match faces the client detected and aligned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FacesRequest {
     /// The faces.
     pub faces: Vec<FaceCrop>,
@@ -289,6 +291,7 @@ pub struct FacesResponse {
 
 /// `POST /v1/embed` (the embed role): embeddings of aligned crops.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EmbedRequest {
     /// Base64 PNGs of 112×112 aligned crops.
     pub aligned_png: Vec<String>,
@@ -303,6 +306,7 @@ pub struct EmbedResponse {
 
 /// `POST /v1/attributes` (the analyze role): attributes of faces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AttributesRequest {
     /// The faces.
     pub faces: Vec<FaceCrop>,
@@ -386,6 +390,7 @@ impl PreprocessResponse {
 
 /// `POST /v1/search`: the gallery's best matches for an embedding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SearchRequest {
     /// A 512-d embedding (normalised by the server).
     pub embedding: Vec<f32>,
@@ -403,6 +408,7 @@ pub struct SearchResponse {
 
 /// `POST /v1/gallery`: enrol a face.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EnrolRequest {
     /// Person's name.
     pub name: String,
@@ -417,6 +423,7 @@ pub struct EnrolRequest {
 
 /// `PATCH /v1/gallery/{id}`: rename.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RenameRequest {
     /// New name.
     pub name: String,
@@ -478,6 +485,10 @@ pub struct PeopleList {
     pub groups: Vec<PeopleGroup>,
     /// Faces in no group (low quality, or taken out by the user).
     pub unsorted: Vec<ScannedFace>,
+    /// Where the next page starts (`?offset=`), when either list had more; absent on the last
+    /// page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<usize>,
 }
 
 /// `GET /v1/people/{id}`: a group's faces, best quality first.
@@ -485,12 +496,16 @@ pub struct PeopleList {
 pub struct GroupFaces {
     /// The group.
     pub group: u64,
-    /// Its faces.
+    /// Its faces (one page).
     pub faces: Vec<ScannedFace>,
+    /// Where the next page starts (`?offset=`); absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<usize>,
 }
 
 /// `POST /v1/people/{id}/merge`: merge group `from` into the group in the path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MergeRequest {
     /// The group merged away.
     pub from: u64,
@@ -498,13 +513,25 @@ pub struct MergeRequest {
 
 /// `PUT /v1/people/faces/{id}`: put a face in a group, or in none (unsorted).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MoveRequest {
-    /// Target group; `null` takes the face out of every group.
+    /// Target group; `null` takes the face out of every group. Required: a body without it is
+    /// refused rather than read as `null`.
+    #[serde(deserialize_with = "required_nullable")]
     pub group: Option<u64>,
+}
+
+/// A field that must be present and may be `null` (serde reads a missing `Option` as `None`
+/// unless told otherwise).
+fn required_nullable<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    Option::<T>::deserialize(d)
 }
 
 /// `POST /v1/people/find`: the scanned photos showing the person of an embedding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FindRequest {
     /// A 512-d embedding (normalised by the server).
     pub embedding: Vec<f32>,
@@ -539,6 +566,7 @@ pub struct PhotoAdded {
 
 /// `POST /v1/verify`: are two photos the same person (the largest face of each)?
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     /// Base64 of the first encoded image.
     pub image_a: String,

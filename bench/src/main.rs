@@ -21,7 +21,7 @@ struct Args {
     #[arg(long)]
     models: PathBuf,
     /// The labelled photos (identities.csv).
-    #[arg(long, default_value = "../shared/testdata/faces")]
+    #[arg(long, default_value = "testdata/faces")]
     photos: PathBuf,
     /// Photos for the end-to-end table (same paths as given to the peer).
     #[arg(long, value_delimiter = ',')]

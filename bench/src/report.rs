@@ -309,7 +309,7 @@ pub fn render(i: &Inputs<'_>) -> anyhow::Result<String> {
     )?;
 
     // 6. accuracy
-    writeln!(s, "## 6. Accuracy on `../shared/testdata/faces`\n")?;
+    writeln!(s, "## 6. Accuracy on `testdata/faces`\n")?;
     if i.photos.is_empty() {
         writeln!(s, "Skipped: the labelled photos are absent.\n")?;
     } else {

@@ -1,6 +1,6 @@
 //! Criterion benchmarks of each stage on real photos: decode, resize, normalise, NMS, alignment,
 //! every model's session run, the detector as a whole, and a usearch search. Needs provisioned
-//! models and `../shared/testdata/faces`; prints SKIPPED and measures nothing without them.
+//! models and `testdata/faces`; prints SKIPPED and measures nothing without them.
 //!
 //! `cargo bench -p facelens_core --bench stages` (bench/run.sh does it).
 
@@ -22,13 +22,13 @@ use facelens_core::provision::{ModelStore, resolve_models_dir};
 use facelens_core::runtime::SessionOptions;
 
 fn photos() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/faces");
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/faces");
     d.join("couple.jpg").is_file().then_some(d)
 }
 
 fn stages(c: &mut Criterion) {
     let Some(dir) = photos() else {
-        eprintln!("SKIPPED stage benchmarks: ../shared/testdata/faces absent");
+        eprintln!("SKIPPED stage benchmarks: testdata/faces absent");
         return;
     };
     let store = ModelStore::new(resolve_models_dir(None));

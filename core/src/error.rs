@@ -38,6 +38,16 @@ pub enum ImageError {
         /// it twice).
         cause: std::io::Error,
     },
+    /// The file is larger than any photo facelens reads (checked before reading it).
+    #[error("the file is {bytes} bytes; image files over {limit} bytes are not read")]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        bytes: u64,
+        /// [`crate::image_io::MAX_IMAGE_FILE_BYTES`].
+        limit: u64,
+    },
     /// The input holds no bytes at all.
     #[error("the image is empty (0 bytes)")]
     Empty,
@@ -57,6 +67,15 @@ pub enum ImageError {
         pixels: u64,
         /// The configured maximum.
         limit: u64,
+    },
+    /// The decoder refused to allocate what the header asks for (a header declaring billions of
+    /// pixels, before the pixel limit could be checked).
+    #[error("the {format} header declares an image too large to decode ({detail})")]
+    OverDecoderLimits {
+        /// Format name.
+        format: String,
+        /// The decoder's words.
+        detail: String,
     },
     /// The image is smaller than any face the detector can find.
     #[error("image is {width}x{height} pixels; at least {min}x{min} is needed to find a face")]
@@ -266,6 +285,18 @@ pub enum GalleryError {
     InvalidField {
         /// Which field.
         field: &'static str,
+        /// Why.
+        detail: String,
+    },
+    /// A gallery location that is neither a folder nor a supported database URL.
+    #[error("invalid gallery location: {0}")]
+    BadLocation(String),
+    /// A file that a command will not write over (the gallery's own files, a device, a link, a
+    /// file facelens did not make).
+    #[error("will not write {path}: {detail}")]
+    RefusedTarget {
+        /// The file.
+        path: PathBuf,
         /// Why.
         detail: String,
     },

@@ -29,16 +29,51 @@ impl Default for DecodeLimits {
     }
 }
 
+/// Largest image file read (bytes): 256 MiB, checked from the file's metadata before a byte is
+/// read. A 150 MP photo (the pixel limit) is far smaller as JPEG, PNG, WebP or compressed TIFF.
+pub const MAX_IMAGE_FILE_BYTES: u64 = 256 << 20;
+
+/// Reads an image file's bytes, refusing one over [`MAX_IMAGE_FILE_BYTES`] from its metadata
+/// first (a huge or sparse file costs nothing).
+///
+/// # Errors
+/// [`ImageError::Read`] when the file cannot be read, [`ImageError::FileTooLarge`].
+pub fn read_image_file(path: &Path) -> Result<Vec<u8>, ImageError> {
+    use std::io::Read;
+    let read_err = |cause| ImageError::Read {
+        path: path.to_path_buf(),
+        cause,
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let bytes = file.metadata().map_err(read_err)?.len();
+    if bytes > MAX_IMAGE_FILE_BYTES {
+        return Err(ImageError::FileTooLarge {
+            path: path.to_path_buf(),
+            bytes,
+            limit: MAX_IMAGE_FILE_BYTES,
+        });
+    }
+    // Never more than the limit, even if the file grows while it is read.
+    let mut out = Vec::with_capacity(usize::try_from(bytes).unwrap_or(0));
+    file.take(MAX_IMAGE_FILE_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(read_err)?;
+    if out.len() as u64 > MAX_IMAGE_FILE_BYTES {
+        return Err(ImageError::FileTooLarge {
+            path: path.to_path_buf(),
+            bytes: out.len() as u64,
+            limit: MAX_IMAGE_FILE_BYTES,
+        });
+    }
+    Ok(out)
+}
+
 /// Reads and decodes an image file.
 ///
 /// # Errors
-/// [`ImageError::Read`] when the file cannot be read, otherwise as [`decode`].
+/// As [`read_image_file`], otherwise as [`decode`].
 pub fn decode_file(path: &Path, limits: DecodeLimits) -> Result<RgbImage, ImageError> {
-    let bytes = std::fs::read(path).map_err(|cause| ImageError::Read {
-        path: path.to_path_buf(),
-        cause,
-    })?;
-    decode(&bytes, limits)
+    decode(&read_image_file(path)?, limits)
 }
 
 /// Decodes JPEG, PNG, WebP, BMP, GIF (first frame) or TIFF bytes into an upright RGB image.
@@ -47,6 +82,23 @@ pub fn decode_file(path: &Path, limits: DecodeLimits) -> Result<RgbImage, ImageE
 /// Empty input, an unknown format, a header over the pixel limit, an image too small to hold a
 /// face, and corrupt or truncated data each have their own [`ImageError`] variant.
 pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageError> {
+    decode_with_min_side(bytes, limits, MIN_SIDE_PX)
+}
+
+/// As [`decode`], for a picture that is not searched for faces (a stored thumbnail): any side of
+/// at least one pixel is accepted.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_picture(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageError> {
+    decode_with_min_side(bytes, limits, 1)
+}
+
+fn decode_with_min_side(
+    bytes: &[u8],
+    limits: DecodeLimits,
+    min_side_px: u32,
+) -> Result<RgbImage, ImageError> {
     let (reader, format) = reader(bytes)?;
     let format_name = format_name(format);
     // The JPEG decoder fills a truncated scan with gray instead of failing; a complete file has
@@ -75,11 +127,11 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageError
             detail: format!("the header declares a size of {width}x{height} pixels"),
         });
     }
-    if width.min(height) < MIN_SIDE_PX {
+    if width.min(height) < min_side_px {
         return Err(ImageError::TooSmall {
             width,
             height,
-            min: MIN_SIDE_PX,
+            min: min_side_px,
         });
     }
     // A broken EXIF block must not lose the picture: fall back to "no rotation".
@@ -148,10 +200,20 @@ fn format_name(f: ImageFormat) -> &'static str {
 fn map_decode_error(e: image::ImageError, format: &str) -> ImageError {
     match e {
         image::ImageError::Unsupported(_) => ImageError::UnsupportedFormat,
-        image::ImageError::Limits(l) => ImageError::Corrupt {
+        image::ImageError::Limits(l) => ImageError::OverDecoderLimits {
             format: format.to_owned(),
-            detail: format!("decoder limit exceeded: {l}"),
+            detail: l.to_string(),
         },
+        // Some decoders refuse a header's size as a format error ("Image too large (… > soft
+        // limit …)"): that is a size the decoder will not allocate, not a damaged file.
+        image::ImageError::Decoding(d)
+            if d.to_string().to_ascii_lowercase().contains("too large") =>
+        {
+            ImageError::OverDecoderLimits {
+                format: format.to_owned(),
+                detail: d.to_string(),
+            }
+        }
         image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
             ImageError::Corrupt {
                 format: format.to_owned(),
@@ -171,23 +233,99 @@ fn map_decode_error(e: image::ImageError, format: &str) -> ImageError {
 /// File extensions read as photos when scanning a folder (lower case).
 pub const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"];
 
-/// Image files under `dir`, recursively, sorted. Symbolic links are not followed, so a link back
-/// up the tree cannot loop; unreadable folders are passed over.
+/// An entry of a folder that a listing passed over, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedEntry {
+    /// The entry.
+    pub path: std::path::PathBuf,
+    /// Why it was not listed.
+    pub reason: String,
+}
+
+/// The image files under a folder, and every entry passed over on the way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageListing {
+    /// Image files (by extension), sorted.
+    pub files: Vec<std::path::PathBuf>,
+    /// Entries not listed: links not followed, folders or files that could not be read.
+    pub skipped: Vec<SkippedEntry>,
+}
+
+fn has_image_extension(p: &Path) -> bool {
+    p.extension()
+        .and_then(|x| x.to_str())
+        .is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
+}
+
+/// Lists the image files under `dir`, recursively, and reports every entry passed over.
+///
+/// Symbolic links: a link to an image file inside `dir` is listed (the photo is keyed by its
+/// real path, so it counts once); a link to a file outside `dir`, a link to a folder (which
+/// could loop) and a broken link are reported, not followed. A folder or entry that cannot be
+/// read (permissions, a path too long for the OS) is reported with its error.
+#[must_use]
+pub fn list_image_files(dir: &Path) -> ImageListing {
+    let mut out = ImageListing::default();
+    let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    for entry in walkdir::WalkDir::new(dir) {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                out.skipped.push(SkippedEntry {
+                    path: e
+                        .path()
+                        .map_or_else(|| dir.to_path_buf(), Path::to_path_buf),
+                    reason: e
+                        .io_error()
+                        .map_or_else(|| e.to_string(), std::string::ToString::to_string),
+                });
+                continue;
+            }
+        };
+        let path = entry.path();
+        if entry.file_type().is_file() {
+            if has_image_extension(path) {
+                out.files.push(entry.into_path());
+            }
+            continue;
+        }
+        if !entry.path_is_symlink() {
+            continue;
+        }
+        let skip = |reason: &str| SkippedEntry {
+            path: path.to_path_buf(),
+            reason: reason.to_owned(),
+        };
+        match std::fs::canonicalize(path) {
+            Err(e) => out
+                .skipped
+                .push(skip(&format!("broken symbolic link ({e})"))),
+            Ok(target) if target.is_dir() => out.skipped.push(skip(
+                "symbolic link to a folder: not followed (folders are scanned where they are)",
+            )),
+            Ok(target) if !target.starts_with(&root) => {
+                if has_image_extension(path) || has_image_extension(&target) {
+                    out.skipped.push(skip(&format!(
+                        "symbolic link to {} outside the scanned folder: not followed",
+                        target.display()
+                    )));
+                }
+            }
+            Ok(target) => {
+                if target.is_file() && has_image_extension(&target) {
+                    out.files.push(entry.into_path());
+                }
+            }
+        }
+    }
+    out.files.sort();
+    out
+}
+
+/// Image files under `dir`, recursively, sorted ([`list_image_files`] without the report).
 #[must_use]
 pub fn image_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out: Vec<std::path::PathBuf> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(walkdir::DirEntry::into_path)
-        .filter(|p| {
-            p.extension()
-                .and_then(|x| x.to_str())
-                .is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
-        })
-        .collect();
-    out.sort();
-    out
+    list_image_files(dir).files
 }
 
 #[cfg(test)]

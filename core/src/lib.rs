@@ -18,6 +18,7 @@
 //! # Ok::<(), facelens_core::CoreError>(())
 //! ```
 
+pub mod anonymise;
 pub mod api;
 pub mod calibration;
 pub mod error;

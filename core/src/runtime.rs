@@ -87,6 +87,28 @@ impl Default for SessionOptions {
 
 static ENVIRONMENT: OnceLock<Result<Environment, String>> = OnceLock::new();
 
+/// The variables with which ONNX Runtime's POSIX telemetry (its 1DS client: an event queue and a
+/// persistent device id under `~/.cache/Microsoft`) creates nothing at all. Both spellings, as
+/// releases read one or the other; they are read once, when the runtime's environment is made.
+pub const TELEMETRY_OPT_OUT_VARS: [&str; 2] = ["ORT_DISABLE_TELEMETRY", "ORT_TELEMETRY_DISABLED"];
+
+/// Opts this process out of ONNX Runtime's telemetry before the runtime is loaded. The
+/// binaries call it first thing in `main`, while they have one thread; [`environment`] calls it
+/// again (a no-op then) for programs that use the library directly.
+pub fn opt_out_of_runtime_telemetry() {
+    for var in TELEMETRY_OPT_OUT_VARS {
+        if std::env::var_os(var).as_deref() != Some(std::ffi::OsStr::new("1")) {
+            // SAFETY: `set_var` races only with C code reading the environment on another
+            // thread. The binaries call this before starting any thread; a library user that
+            // did not gets it before ONNX Runtime (the one C reader of these names) is loaded.
+            #[allow(unsafe_code)]
+            unsafe {
+                std::env::set_var(var, "1");
+            }
+        }
+    }
+}
+
 /// Loads ONNX Runtime from `library` (once per process; later calls reuse the first result).
 ///
 /// # Errors
@@ -100,9 +122,12 @@ pub fn environment(library: &Path) -> Result<&'static Environment, ModelError> {
         if !library.is_file() {
             return Err("file not found; run `facelens models fetch`".to_owned());
         }
+        opt_out_of_runtime_telemetry();
         ort::init_from(library)
             .map_err(|e| e.to_string())?
             .with_name("facelens")
+            // No telemetry, ever: facelens is offline and private (docs/privacy.md).
+            .with_telemetry(false)
             .build()
             .map_err(|e| e.to_string())
     });

@@ -106,12 +106,42 @@ pub enum Command {
         #[command(subcommand)]
         action: GalleryAction,
     },
+    /// Copies of photos with faces covered (blurred, pixelated or boxed) and no EXIF, GPS or XMP;
+    /// the originals are untouched and no file is overwritten.
+    Anonymise {
+        /// Image files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Folder for the copies (must exist).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// How a face is covered.
+        #[arg(long, value_enum, default_value = "blur")]
+        style: CoverStyle,
+        /// Leave visible the faces recognised as NAME (gallery); repeat for several people.
+        #[arg(long, value_name = "NAME", conflicts_with = "unknown_only")]
+        keep: Vec<String>,
+        /// Cover only the faces of people not in the gallery.
+        #[arg(long)]
+        unknown_only: bool,
+    },
     /// Fetch or list the models.
     Models {
         /// Action.
         #[command(subcommand)]
         action: ModelsAction,
     },
+}
+
+/// How `anonymise` covers a face.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CoverStyle {
+    /// Coarse blocks, then smoothed: nothing of the face survives, softly.
+    Blur,
+    /// Coarse blocks.
+    Pixelate,
+    /// One solid colour.
+    Box,
 }
 
 /// Gallery actions.
@@ -164,6 +194,14 @@ pub enum PeopleAction {
     Show {
         /// Group id.
         group: u64,
+        /// Print JSON (the `GET /v1/people/{id}` body, see docs/json.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every scanned face to a new CSV file: photo, face, box, group, person.
+    Export {
+        /// The CSV file (must not exist).
+        file: PathBuf,
     },
     /// Name a group: its faces are enrolled in the gallery under NAME.
     Name {
@@ -221,7 +259,10 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!(
+                "error: {}",
+                facelens_core::gallery::redact_secrets(&format!("{e:#}"))
+            );
             ExitCode::from(1)
         }
     }
@@ -300,7 +341,7 @@ pub(crate) fn load(cli: &Cli) -> anyhow::Result<Pipeline> {
 pub(crate) fn open_gallery(cli: &Cli) -> anyhow::Result<Gallery> {
     Ok(Gallery::open_location(&resolve_gallery_location(
         cli.gallery.as_deref(),
-    ))?)
+    )?)?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -428,6 +469,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::People { action } => crate::people_cli::run(&cli, action),
         Command::Find { image, limit, json } => crate::people_cli::find(&cli, image, *limit, *json),
         Command::Gallery { action } => gallery_cmd(&cli, action),
+        Command::Anonymise {
+            images,
+            out,
+            style,
+            keep,
+            unknown_only,
+        } => {
+            let keep = if *unknown_only {
+                crate::anonymise_cli::Keep::Known
+            } else if keep.is_empty() {
+                crate::anonymise_cli::Keep::None
+            } else {
+                crate::anonymise_cli::Keep::Named(keep.clone())
+            };
+            crate::anonymise_cli::run(&cli, images, out, *style, &keep)
+        }
         Command::Models { action } => models_cmd(&cli, action),
     }
 }

@@ -38,6 +38,7 @@ pub fn write_stdout_line(args: std::fmt::Arguments<'_>) {
     }
 }
 
+mod anonymise_cli;
 pub mod app;
 pub mod backend;
 pub mod cli;

@@ -81,12 +81,17 @@ pub fn run(cli: &Cli, action: &PeopleAction) -> anyhow::Result<ExitCode> {
                 for u in &report.unreadable {
                     outln!("unreadable: {}: {}", safe(&u.path), safe(&u.error));
                 }
+                for u in &report.not_scanned {
+                    outln!("not scanned: {}: {}", safe(&u.path), safe(&u.error));
+                }
             }
-            Ok(if report.unreadable.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(
+                if report.unreadable.is_empty() && report.not_scanned.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                },
+            )
         }
         PeopleAction::List { json } => {
             let groups = people.groups()?;
@@ -94,7 +99,11 @@ pub fn run(cli: &Cli, action: &PeopleAction) -> anyhow::Result<ExitCode> {
             if *json {
                 outln!(
                     "{}",
-                    serde_json::to_string(&PeopleList { groups, unsorted })?
+                    serde_json::to_string(&PeopleList {
+                        groups,
+                        unsorted,
+                        next_offset: None,
+                    })?
                 );
             } else {
                 outln!(
@@ -120,7 +129,24 @@ pub fn run(cli: &Cli, action: &PeopleAction) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        PeopleAction::Show { group } => {
+        PeopleAction::Show { group, json: true } => {
+            let faces = people.faces(Some(*group))?;
+            outln!(
+                "{}",
+                serde_json::to_string(&facelens_api::wire::GroupFaces {
+                    group: *group,
+                    faces,
+                    next_offset: None,
+                })?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PeopleAction::Export { file } => {
+            let n = export_csv(&people, file)?;
+            outln!("wrote {n} faces to {}", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        PeopleAction::Show { group, json: false } => {
             let faces = people.faces(Some(*group))?;
             outln!("group {group}: {} faces", faces.len());
             for f in faces {
@@ -251,4 +277,63 @@ pub fn find(cli: &Cli, image: &str, limit: usize, json: bool) -> anyhow::Result<
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// `facelens people export FILE.csv`: one line per scanned face (grouped ones by group, then the
+/// unsorted), written to a temporary file beside FILE and renamed; never over an existing file.
+fn export_csv(people: &facelens_core::people::People<'_>, file: &Path) -> anyhow::Result<usize> {
+    use std::io::Write as _;
+    if file.exists() {
+        bail!("{} exists; choose a new file name", file.display());
+    }
+    let mut rows = Vec::new();
+    for g in people.groups()? {
+        let name = g.name.clone().unwrap_or_default();
+        for f in people.faces(Some(g.id))? {
+            rows.push((f, Some(g.id), name.clone()));
+        }
+    }
+    for f in people.faces(None)? {
+        rows.push((f, None, String::new()));
+    }
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".facelens-people-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    {
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        writeln!(w, "photo,face,x1,y1,x2,y2,quality,group,person")?;
+        for (f, group, person) in &rows {
+            writeln!(
+                w,
+                "{},{},{:.1},{:.1},{:.1},{:.1},{:.3},{},{}",
+                csv_field(&f.photo),
+                f.face_index + 1,
+                f.bbox.x1,
+                f.bbox.y1,
+                f.bbox.x2,
+                f.bbox.y2,
+                f.quality,
+                group.map(|g| g.to_string()).unwrap_or_default(),
+                csv_field(person)
+            )?;
+        }
+        w.flush()?;
+    }
+    tmp.persist_noclobber(file)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", file.display(), e.error))?;
+    Ok(rows.len())
 }

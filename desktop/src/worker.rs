@@ -11,6 +11,7 @@ use std::time::Instant;
 use facelens_api::client::{BlockingClient, Call};
 use facelens_api::wire::EntrySummary;
 use facelens_core::api::Analysis;
+use facelens_core::error::GalleryError;
 use facelens_core::gallery::{Gallery, GalleryLocation};
 use facelens_core::provision::ProvisionEvent;
 use facelens_core::{Pipeline, PipelineConfig};
@@ -222,10 +223,12 @@ impl Backends {
 /// server runs them.
 fn load_local(
     config: &PipelineConfig,
-    gallery: &GalleryLocation,
+    gallery: &Result<GalleryLocation, GalleryError>,
     connected: bool,
     send: &impl Fn(Event),
 ) -> Result<LocalBackend, String> {
+    // A location that does not parse is reported before any model is loaded.
+    let gallery = gallery.as_ref().map_err(ToString::to_string)?;
     let local = if connected {
         if config.auto_provision {
             config
@@ -284,7 +287,7 @@ impl Worker {
     /// When the OS cannot start a thread.
     pub fn spawn(
         config: PipelineConfig,
-        gallery_dir: GalleryLocation,
+        gallery: Result<GalleryLocation, GalleryError>,
         server: Option<ServerAddress>,
         wake: impl Fn() + Send + 'static,
     ) -> std::io::Result<Self> {
@@ -306,7 +309,7 @@ impl Worker {
                     }
                     wake();
                 };
-                let loaded = load_local(&config, &gallery_dir, server.is_some(), &send);
+                let loaded = load_local(&config, &gallery, server.is_some(), &send);
                 let mut backends = match loaded {
                     Ok(local) => Backends {
                         local,
@@ -355,9 +358,7 @@ fn send_gallery(b: &dyn AnalysisBackend, send: &impl Fn(Event)) {
 
 fn read_source(source: &Source) -> Result<Vec<u8>, String> {
     match source {
-        Source::File(p) => {
-            std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
-        }
+        Source::File(p) => facelens_core::image_io::read_image_file(p).map_err(|e| e.to_string()),
         Source::Url(u) => crate::fetch::download(u),
         Source::Bytes(n) => Err(format!("no data for {n}")),
     }
@@ -476,7 +477,7 @@ fn import_folder(
             cancelled = true;
             break;
         }
-        let outcome = std::fs::read(f)
+        let outcome = facelens_core::image_io::read_image_file(f)
             .map_err(|e| e.to_string())
             .and_then(|b| backend.analyze(&b).map_err(|e| e.to_string()))
             .and_then(|r| {

@@ -99,7 +99,7 @@ impl egui::DroppedFile for TestDrop {
 
 #[test]
 fn group_photo_is_analysed_and_shown() {
-    let Some(dir) = faces_dir() else { return };
+    let dir = faces_dir();
     let g = tempfile::tempdir().expect("tempdir");
     let mut h = harness(g.path());
     ready(&mut h);
@@ -180,7 +180,7 @@ fn a_dropped_non_image_shows_an_error() {
 
 #[test]
 fn enrol_then_search_finds_the_person_and_import_reports_failures() {
-    let Some(dir) = faces_dir() else { return };
+    let dir = faces_dir();
     let g = tempfile::tempdir().expect("tempdir");
     let mut h = harness(&g.path().join("gallery"));
     ready(&mut h);
@@ -245,7 +245,7 @@ fn enrol_then_search_finds_the_person_and_import_reports_failures() {
 
 #[test]
 fn a_low_quality_face_shows_its_badge_and_enrols_only_when_confirmed() {
-    let Some(dir) = faces_dir() else { return };
+    let dir = faces_dir();
     let g = tempfile::tempdir().expect("tempdir");
     let mut h = harness(&g.path().join("gallery"));
     ready(&mut h);
@@ -296,7 +296,7 @@ fn a_low_quality_face_shows_its_badge_and_enrols_only_when_confirmed() {
 
 #[test]
 fn people_view_scans_names_and_finds_a_person() {
-    let Some(dir) = faces_dir() else { return };
+    let dir = faces_dir();
     let g = tempfile::tempdir().expect("tempdir");
     let photos = tempfile::tempdir().expect("tempdir");
     // Three photos of one person, two of another.

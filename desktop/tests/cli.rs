@@ -46,7 +46,7 @@ fn bad_input_exits_1_with_one_line() {
 
 #[test]
 fn analyze_json_enrol_and_search() {
-    let Some(dir) = faces_dir() else { return };
+    let dir = faces_dir();
     let g = tempfile::tempdir().expect("tempdir");
     let couple = dir.join("couple.jpg");
     let out = facelens(
@@ -132,7 +132,7 @@ fn a_closed_stdout_ends_the_listing_quietly() {
 
 #[test]
 fn a_low_quality_face_needs_force_to_enrol() {
-    let Some(dir) = faces_dir() else { return };
+    let dir = faces_dir();
     let g = tempfile::tempdir().expect("tempdir");
     let photo = dir.join("img62.jpg");
     let photo = photo.to_str().expect("utf8");
@@ -172,7 +172,7 @@ fn a_low_quality_face_needs_force_to_enrol() {
 
 #[test]
 fn people_scan_list_name_and_find() {
-    let Some(dir) = faces_dir() else { return };
+    let dir = faces_dir();
     let g = tempfile::tempdir().expect("tempdir");
     let photos = tempfile::tempdir().expect("tempdir");
     let nested = photos.path().join("2024").join("summer");
@@ -243,4 +243,161 @@ fn people_scan_list_name_and_find() {
     let out = facelens(g.path(), &["find", &format!("{img5}:2")]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("out of range"));
+
+    // A group as JSON, and every face to CSV (never over a file).
+    let out = facelens(g.path(), &["people", "show", &ada.to_string(), "--json"]);
+    assert!(out.status.success());
+    let shown: facelens_api::wire::GroupFaces =
+        serde_json::from_slice(&out.stdout).expect("group JSON");
+    assert_eq!((shown.group, shown.faces.len()), (ada, 3));
+    let csv = photos.path().join("people.csv");
+    let csv_s = csv.to_str().expect("utf8");
+    let out = facelens(g.path(), &["people", "export", csv_s]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "photo,face,x1,y1,x2,y2,quality,group,person");
+    assert_eq!(lines.len(), 1 + 5, "{text}");
+    assert_eq!(
+        lines.iter().filter(|l| l.ends_with(",Ada")).count(),
+        3,
+        "{text}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.ends_with(",Bea")).count(),
+        2,
+        "{text}"
+    );
+    let out = facelens(g.path(), &["people", "export", csv_s]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&csv).expect("csv"), text);
+}
+
+/// Issue 35 (anonymised export): every face covered so that facelens's own detector finds none,
+/// EXIF gone, the original untouched, nothing overwritten; `--keep` leaves a named person as is.
+#[test]
+fn anonymise_covers_faces_strips_metadata_and_keeps_the_named() {
+    let dir = faces_dir();
+    let g = tempfile::tempdir().expect("tempdir");
+    let out = tempfile::tempdir().expect("tempdir");
+    let s = |p: &Path| p.to_str().expect("utf8").to_owned();
+    let couple = dir.join("couple.jpg");
+    let selfie = dir.join("selfie-many-people.jpg");
+    let original = std::fs::read(&couple).expect("read");
+    assert!(
+        original.windows(6).any(|w| w == b"Exif\0\0"),
+        "the input carries EXIF"
+    );
+    let run = |args: &[String]| {
+        let mut all = vec!["anonymise".to_owned()];
+        all.extend_from_slice(args);
+        facelens(
+            g.path(),
+            &all.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    };
+    let o = run(&[s(&couple), s(&selfie), "--out".into(), s(out.path())]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("2 face(s): 2 covered"), "{stdout}");
+    assert!(stdout.contains("7 face(s): 7 covered"), "{stdout}");
+    assert_eq!(
+        std::fs::read(&couple).expect("read"),
+        original,
+        "original untouched"
+    );
+    for name in ["couple.jpg", "selfie-many-people.jpg"] {
+        let copy = out.path().join(name);
+        let bytes = std::fs::read(&copy).expect("the copy");
+        assert!(!bytes.windows(4).any(|w| w == b"Exif"), "{name}: EXIF left");
+        let a = facelens(g.path(), &["analyze", "--json", &s(&copy)]);
+        let v: serde_json::Value = serde_json::from_slice(&a.stdout).expect("json");
+        assert_eq!(
+            v["faces"].as_array().map(Vec::len),
+            Some(0),
+            "{name}: a face is left"
+        );
+    }
+    // Never over a file: the same run again refuses both photos.
+    let o = run(&[s(&couple), s(&selfie), "--out".into(), s(out.path())]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).matches("exists").count(),
+        2
+    );
+
+    // --keep: person01 enrolled as Ada; a photo of her beside a stranger keeps her face only.
+    let o = facelens(
+        g.path(),
+        &["enrol", "--name", "Ada", &s(&dir.join("img2.jpg"))],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let load = |f: &str| {
+        let img = image::open(dir.join(f)).expect("photo").to_rgb8();
+        let h = 700;
+        let w = img.width() * h / img.height();
+        image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle)
+    };
+    let (ada, other) = (load("img1.jpg"), load("img8.jpg"));
+    let mut both = image::RgbImage::new(ada.width() + other.width(), 700);
+    image::imageops::replace(&mut both, &ada, 0, 0);
+    image::imageops::replace(&mut both, &other, i64::from(ada.width()), 0);
+    let pair = out.path().join("pair.png");
+    both.save(&pair).expect("save");
+    let kept = tempfile::tempdir().expect("tempdir");
+    let o = run(&[
+        s(&pair),
+        "--out".into(),
+        s(kept.path()),
+        "--keep".into(),
+        "Ada".into(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("2 face(s): 1 covered, 1 kept"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let copy = image::open(kept.path().join("pair.png"))
+        .expect("copy")
+        .to_rgb8();
+    // Ada's face box in the pair, as facelens finds it there.
+    let a = facelens(g.path(), &["analyze", "--json", &s(&pair)]);
+    let v: serde_json::Value = serde_json::from_slice(&a.stdout).expect("json");
+    let ada_box = v["faces"]
+        .as_array()
+        .expect("faces")
+        .iter()
+        .find(|f| f["matches"][0]["name"] == "Ada")
+        .map(|f| f["detection"]["bbox"].clone())
+        .expect("Ada is found in the pair");
+    let px = |k: &str| ada_box[k].as_f64().expect("coordinate") as u32;
+    let (x1, y1, x2, y2) = (
+        px("x1"),
+        px("y1"),
+        px("x2").min(both.width() - 1),
+        px("y2").min(699),
+    );
+    for y in y1..=y2 {
+        for x in x1..=x2 {
+            assert_eq!(
+                copy.get_pixel(x, y),
+                both.get_pixel(x, y),
+                "Ada's face changed at ({x},{y})"
+            );
+        }
+    }
+    assert_ne!(copy, both, "the stranger is covered");
+    let a = facelens(
+        g.path(),
+        &["analyze", "--json", &s(&kept.path().join("pair.png"))],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&a.stdout).expect("json");
+    let faces = v["faces"].as_array().expect("faces");
+    assert_eq!(faces.len(), 1, "only Ada is left");
+    assert_eq!(faces[0]["matches"][0]["name"], "Ada");
 }

@@ -36,7 +36,7 @@ fn open_and_wait(h: &mut Harness<'static, FacelensApp>, photo: &Path) {
 
 #[test]
 fn connected_mode_matches_local_mode_and_falls_back_when_the_server_goes() {
-    let Some(dir) = faces_dir() else { return };
+    let dir = faces_dir();
     let server_gallery = tempfile::tempdir().expect("tempdir");
     let mut server = BackgroundServer::start(
         facelens_server::Config {

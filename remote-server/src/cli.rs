@@ -69,7 +69,10 @@ pub fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!(
+                "error: {}",
+                facelens_core::gallery::redact_secrets(&format!("{e:#}"))
+            );
             ExitCode::FAILURE
         }
     }
@@ -93,6 +96,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if c.upstream_token.is_some() {
                 c.upstream_token = Some("<redacted>".into());
             }
+            c.gallery = c
+                .gallery
+                .map(|g| facelens_core::gallery::redact_secrets(&g));
             println!("{}", toml::to_string_pretty(&c)?);
         }
         Command::FetchModels => {

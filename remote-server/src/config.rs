@@ -96,6 +96,10 @@ pub struct Config {
     pub max_faces: usize,
     /// Requests being served at once; more are answered 503 with Retry-After.
     pub max_inflight: usize,
+    /// Memory that requests in flight may hold together, MiB: request bodies, decoded pixels and
+    /// responses not yet read by their clients. A request that does not fit is answered 503 with
+    /// Retry-After (413 if it could never fit).
+    pub max_inflight_mib: usize,
     /// Jobs waiting in front of each stage; more are answered 503.
     pub queue_depth: usize,
     /// Most faces a stage runs in one batch.
@@ -107,6 +111,9 @@ pub struct Config {
     /// How long a client may take to send its request headers, ms, after connecting or after
     /// its previous response; then the connection is closed (idle and half-sent connections too).
     pub header_timeout_ms: u64,
+    /// How long a response may wait for the client to read any of it, ms; then the connection
+    /// is closed and what it held is freed.
+    pub write_timeout_ms: u64,
     /// Base URL of the preprocess role (when this role does not run it).
     pub preprocess_url: Option<String>,
     /// Base URL of the embed role.
@@ -134,11 +141,13 @@ impl Default for Config {
             max_pixels: 60_000_000,
             max_faces: 64,
             max_inflight: 16,
+            max_inflight_mib: 512,
             queue_depth: 64,
             batch_max: 16,
             batch_wait_ms: 3,
             timeout_ms: 30_000,
             header_timeout_ms: 10_000,
+            write_timeout_ms: 30_000,
             preprocess_url: None,
             embed_url: None,
             analyze_url: None,
@@ -227,9 +236,10 @@ fn secret_values(table: &toml::Table) -> Vec<String> {
 
 /// `msg` with every secret replaced by `***` (parser messages quote the offending value).
 fn redact(msg: &str, secrets: &[String]) -> String {
+    let msg = facelens_core::gallery::redact_secrets(msg);
     secrets
         .iter()
-        .fold(msg.to_owned(), |m, s| m.replace(s.as_str(), "***"))
+        .fold(msg, |m, s| m.replace(s.as_str(), "***"))
 }
 
 impl Config {
@@ -352,6 +362,7 @@ impl Config {
             ("max_body_mib", self.max_body_mib),
             ("max_faces", self.max_faces),
             ("max_inflight", self.max_inflight),
+            ("max_inflight_mib", self.max_inflight_mib),
             ("queue_depth", self.queue_depth),
             ("batch_max", self.batch_max),
         ] {
@@ -359,7 +370,29 @@ impl Config {
                 return invalid(format!("{name} must be at least 1"));
             }
         }
-        if self.max_pixels < 144 || self.timeout_ms == 0 {
+        if let Some(g) = self.gallery.as_deref().filter(|g| !g.is_empty()) {
+            // The message of a refused location never repeats it (it may hold a password).
+            facelens_core::gallery::GalleryLocation::parse(g)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
+        let largest_image_mib = self
+            .max_pixels
+            .saturating_mul(crate::budget::DECODED_BYTES_PER_PIXEL)
+            .div_ceil(1 << 20);
+        if largest_image_mib > self.max_inflight_mib as u64 {
+            return invalid(format!(
+                "an image of max_pixels ({}) needs {largest_image_mib} MiB to decode and analyse, \
+                 more than max_inflight_mib ({}); raise max_inflight_mib or lower max_pixels",
+                self.max_pixels, self.max_inflight_mib
+            ));
+        }
+        if self.max_body_mib > self.max_inflight_mib {
+            return invalid(format!(
+                "max_body_mib ({}) must fit in max_inflight_mib ({})",
+                self.max_body_mib, self.max_inflight_mib
+            ));
+        }
+        if self.max_pixels < 144 || self.timeout_ms == 0 || self.write_timeout_ms == 0 {
             return invalid("max_pixels and timeout_ms must be positive".into());
         }
         if self.role == Role::Gateway {

@@ -68,7 +68,11 @@ pub enum ApiError {
 fn core_status(e: &CoreError) -> (StatusCode, &'static str) {
     match e {
         CoreError::Image(i) => match i {
-            ImageError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "image_too_large"),
+            ImageError::TooLarge { .. }
+            | ImageError::FileTooLarge { .. }
+            | ImageError::OverDecoderLimits { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "image_too_large")
+            }
             ImageError::UnsupportedFormat => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_format")
             }
@@ -115,7 +119,11 @@ fn core_status(e: &CoreError) -> (StatusCode, &'static str) {
             GalleryError::Io { .. }
             | GalleryError::Corrupt { .. }
             | GalleryError::Index(_)
-            | GalleryError::Database { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "gallery_error"),
+            | GalleryError::Database { .. }
+            | GalleryError::BadLocation(_)
+            | GalleryError::RefusedTarget { .. } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "gallery_error")
+            }
         },
         CoreError::InvalidRequest(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
         CoreError::Stage(_) => (StatusCode::BAD_GATEWAY, "stage_contract"),

@@ -1,5 +1,6 @@
-//! The `/v1` handlers. Each one admits itself under the in-flight cap, runs under the request
-//! deadline, and leaves every model run to the stage threads.
+//! The `/v1` handlers. Each runs admitted under the in-flight cap (the router's `admit` layer),
+//! under the request deadline, reserves the pixels it decodes against the memory budget
+//! ([`crate::budget`]) before decoding them, and leaves every model run to the stage threads.
 
 use std::time::Instant;
 
@@ -27,6 +28,7 @@ use facelens_core::pipeline::{
 use facelens_core::stages::FaceInput;
 use serde::Deserialize;
 
+use crate::budget::Reservation;
 use crate::error::ApiError;
 use crate::stages::{AttrStage, EmbedStage, ServerGallery};
 use crate::state::{AppState, blocking};
@@ -34,6 +36,10 @@ use crate::state::{AppState, blocking};
 type ApiResult<T> = Result<T, ApiError>;
 
 const MAX_TOP_K: usize = 100;
+
+/// Most bytes of entries (thumbnails included) in one gallery page: a page with thumbnails ends
+/// early past it, with `next_after_id` saying where the next one starts.
+pub const MAX_PAGE_BYTES: usize = 1 << 20;
 
 pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
     match body {
@@ -148,6 +154,8 @@ fn face_stage(
 
 /// Query of `POST /v1/analyze`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AnalyzeQuery {
     /// Gallery matches per face (default 5).
     pub top_k: Option<usize>,
@@ -164,7 +172,6 @@ pub async fn analyze(
     Query(q): Query<AnalyzeQuery>,
     req: Request,
 ) -> ApiResult<Json<Analysis>> {
-    let _admitted = st.admit()?;
     st.deadline(async {
         let r = analyse_request(&st, req, q.top_k.unwrap_or(5), true).await?;
         Ok(Json(r.analysis))
@@ -173,7 +180,7 @@ pub async fn analyze(
 }
 
 /// Decodes the request's image and runs the pipeline on it (the aligned crops come back with the
-/// analysis). The caller admits and sets the deadline.
+/// analysis). The caller sets the deadline.
 pub(crate) async fn analyse_request(
     st: &AppState,
     req: Request,
@@ -181,6 +188,7 @@ pub(crate) async fn analyse_request(
     search: bool,
 ) -> ApiResult<AnalyzedImage> {
     let bytes = image_body(req, st).await?;
+    let _pixels = reserve_pixels(st, &bytes)?;
     let pre = st
         .stages()?
         .preprocess
@@ -197,12 +205,33 @@ pub(crate) async fn analyse_request(
         .await
 }
 
+/// Reserves the memory that decoding and analysing a whole image will hold, from its header
+/// (an image whose header cannot be read reserves nothing: the decoder refuses it with its own
+/// error).
+fn reserve_pixels(st: &AppState, bytes: &[u8]) -> ApiResult<Option<Reservation>> {
+    let Ok((w, h)) = facelens_core::image_io::dimensions(bytes) else {
+        return Ok(None);
+    };
+    let pixels = u64::from(w) * u64::from(h);
+    if pixels > st.config.max_pixels {
+        // The decoder's own limit answers, with the image's size.
+        return Ok(None);
+    }
+    st.budget
+        .reserve(
+            pixels * crate::budget::DECODED_BYTES_PER_PIXEL,
+            &format!("a {w}x{h} image"),
+        )
+        .map(Some)
+}
+
 async fn decode_crops(
     st: &AppState,
     crops: Vec<facelens_api::wire::FaceCrop>,
-) -> ApiResult<Vec<FaceInput>> {
+) -> ApiResult<(Vec<FaceInput>, Reservation)> {
     check_count(st, crops.len())?;
     let limits = st.limits();
+    let budget = st.budget.clone();
     blocking(move || {
         // The whole request's pixels, from the headers, before any crop is decoded.
         let headers = crops
@@ -218,10 +247,15 @@ async fn decode_crops(
                 limits.max_pixels
             )));
         }
-        headers
+        let held = budget.reserve(
+            declared * crate::budget::DECODED_BYTES_PER_PIXEL,
+            &format!("face crops of {declared} pixels"),
+        )?;
+        let faces = headers
             .into_iter()
             .map(|h| h.decode(limits).map_err(ApiError::Core))
-            .collect()
+            .collect::<ApiResult<Vec<_>>>()?;
+        Ok((faces, held))
     })
     .await
 }
@@ -234,11 +268,10 @@ pub async fn faces(
     State(st): State<AppState>,
     body: Result<Json<FacesRequest>, JsonRejection>,
 ) -> ApiResult<Json<FacesResponse>> {
-    let _admitted = st.admit()?;
     st.deadline(async {
         let t0 = Instant::now();
         let req = json_body(body)?;
-        let inputs = decode_crops(&st, req.faces).await?;
+        let (inputs, _pixels) = decode_crops(&st, req.faces).await?;
         let (mut stage, gallery) = face_stage(&st, req.search)?;
         let r = stage
             .run(&inputs, gallery.as_ref(), req.top_k.min(MAX_TOP_K))
@@ -274,9 +307,9 @@ pub async fn preprocess(
     State(st): State<AppState>,
     req: Request,
 ) -> ApiResult<Json<PreprocessResponse>> {
-    let _admitted = st.admit()?;
     st.deadline(async {
         let bytes = image_body(req, &st).await?;
+        let _pixels = reserve_pixels(&st, &bytes)?;
         let stage = match &st.stages()?.preprocess {
             Some(s @ crate::stages::PreStage::Local(_)) => s,
             Some(crate::stages::PreStage::Remote(_)) | None => {
@@ -300,7 +333,6 @@ pub async fn embed(
     State(st): State<AppState>,
     body: Result<Json<EmbedRequest>, JsonRejection>,
 ) -> ApiResult<Json<EmbedResponse>> {
-    let _admitted = st.admit()?;
     st.deadline(async {
         let req = json_body(body)?;
         check_count(&st, req.aligned_png.len())?;
@@ -331,10 +363,9 @@ pub async fn attributes(
     State(st): State<AppState>,
     body: Result<Json<AttributesRequest>, JsonRejection>,
 ) -> ApiResult<Json<AttributesResponse>> {
-    let _admitted = st.admit()?;
     st.deadline(async {
         let req = json_body(body)?;
-        let inputs = decode_crops(&st, req.faces).await?;
+        let (inputs, _pixels) = decode_crops(&st, req.faces).await?;
         let attributes = st
             .stages()?
             .attributes
@@ -376,10 +407,13 @@ pub async fn search(
 
 /// Query of `GET /v1/gallery`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct GalleryQuery {
     /// List entries with ids above this one (default 0: from the start).
     pub after_id: Option<u64>,
-    /// Entries per page (default and most: 1000).
+    /// Entries per page (default and most: 1000). A page also ends after about 1 MiB of
+    /// entries (thumbnails included): follow `next_after_id` until it is absent.
     pub limit: Option<usize>,
     /// Include each entry's thumbnail (base64 PNG).
     pub thumbnails: Option<bool>,
@@ -402,21 +436,29 @@ pub async fn gallery_list(
         let page = gallery
             .entries_after(q.after_id.unwrap_or(0), limit)
             .map_err(core)?;
-        let next_after_id = page.last().map(|e| e.id).filter(|_| page.len() == limit);
-        let entries = page
-            .iter()
-            .map(|e| {
-                let mut s = EntrySummary::from(e);
-                if q.thumbnails == Some(true) {
-                    // An entry deleted since the page was read has no thumbnail: listed without.
-                    s.thumbnail_png = gallery
-                        .thumbnail_png(e.id)
-                        .ok()
-                        .map(|png| base64::engine::general_purpose::STANDARD.encode(png));
-                }
-                s
-            })
-            .collect();
+        let mut next_after_id = page.last().map(|e| e.id).filter(|_| page.len() == limit);
+        let mut entries = Vec::with_capacity(page.len());
+        let mut bytes = 0usize;
+        for e in &page {
+            if bytes >= MAX_PAGE_BYTES {
+                // The page is full by size: it ends here, and the next one starts after it.
+                next_after_id = entries.last().map(|s: &EntrySummary| s.id);
+                break;
+            }
+            let mut s = EntrySummary::from(e);
+            if q.thumbnails == Some(true) {
+                // An entry deleted since the page was read has no thumbnail: listed without.
+                s.thumbnail_png = gallery
+                    .thumbnail_png(e.id)
+                    .ok()
+                    .map(|png| base64::engine::general_purpose::STANDARD.encode(png));
+            }
+            bytes += s.name.len()
+                + s.source.len()
+                + s.thumbnail_png.as_ref().map_or(0, String::len)
+                + 128;
+            entries.push(s);
+        }
         Ok(GalleryList {
             entries,
             next_after_id,
@@ -437,7 +479,6 @@ pub async fn gallery_enrol(
     State(st): State<AppState>,
     body: Result<Json<EnrolRequest>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Entry>)> {
-    let _admitted = st.admit()?;
     let req = json_body(body)?;
     let gallery = st.gallery()?;
     let entry = blocking(move || {
@@ -508,7 +549,6 @@ pub async fn verify(
     State(st): State<AppState>,
     body: Result<Json<VerifyRequest>, JsonRejection>,
 ) -> ApiResult<Json<VerifyResponse>> {
-    let _admitted = st.admit()?;
     st.deadline(async {
         let req = json_body(body)?;
         let stages = st.stages()?;
@@ -525,7 +565,9 @@ pub async fn verify(
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
                 .map_err(|e| ApiError::BadRequest(format!("image {label}: base64: {e}")))?;
+            let pixels = reserve_pixels(&st, &bytes)?;
             let (mut p, _) = pre.run(bytes, st.limits()).await?;
+            drop(pixels);
             if p.faces.is_empty() {
                 return Err(ApiError::Core(CoreError::InvalidRequest(format!(
                     "no face in image {label}: {}",

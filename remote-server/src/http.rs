@@ -105,18 +105,95 @@ async fn json_errors(req: Request, next: Next) -> Response {
     out
 }
 
+/// Longest request target (path and query) answered; longer is 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most request headers answered; more is 431.
+pub const MAX_HEADERS: usize = 100;
+/// Most bytes of request headers answered; more is 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Refuses, with the JSON error body, a request target or header block over the limits above
+/// (hyper refuses far larger ones itself, with an empty body).
+async fn request_limits(req: Request, next: Next) -> Response {
+    let refuse = |status: StatusCode, code: &str, message: String| {
+        (
+            status,
+            axum::Json(facelens_api::wire::ErrorBody {
+                code: code.to_owned(),
+                message,
+            }),
+        )
+            .into_response()
+    };
+    let uri_len = req.uri().to_string().len();
+    if uri_len > MAX_URI_BYTES {
+        return refuse(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request target is {uri_len} bytes; at most {MAX_URI_BYTES}"),
+        );
+    }
+    let headers = req.headers();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
+        return refuse(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "{} headers of {header_bytes} bytes; at most {MAX_HEADERS} headers and \
+                 {MAX_HEADER_BYTES} bytes",
+                headers.len()
+            ),
+        );
+    }
+    next.run(req).await
+}
+
+/// Bodies and responses smaller than this are not counted against the memory budget (probes,
+/// small JSON): each connection holds at most a few of them.
+const UNCOUNTED_BYTES: u64 = 64 * 1024;
+
 /// Reads the whole request body, within the request timeout and the body limit, before routing.
 /// So a client that trickles its upload never holds an in-flight slot or a stage: admission
-/// (in the handlers) happens only once the body is here, and a body that does not arrive in
-/// time ends in 408.
+/// happens only once the body is here, and a body that does not arrive in time ends in 408.
+///
+/// The body's bytes (from `Content-Length`, else the body limit) are reserved against the memory
+/// budget before it is read, and the response's bytes before it is sent; the response keeps its
+/// reservation until the client has read it (or the write timeout drops the connection).
 async fn buffer_body(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let limit = st.config.max_body_mib.saturating_mul(1024 * 1024);
     let wait = std::time::Duration::from_millis(st.config.timeout_ms);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // Without a length, a chunked body may be as large as the limit; a request with neither
+    // (a GET) has no body.
+    let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+    let body_bytes = match declared {
+        Some(n) => n.min(limit as u64),
+        None if chunked => limit as u64,
+        None => 0,
+    };
+    let _body_held = if body_bytes >= UNCOUNTED_BYTES {
+        match st.budget.reserve(body_bytes, "the request body") {
+            Ok(r) => Some(r),
+            Err(e) => return e.into_response(),
+        }
+    } else {
+        None
+    };
     let (parts, body) = req.into_parts();
     match tokio::time::timeout(wait, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(bytes)) => {
-            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-                .await
+            let resp = next
+                .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await;
+            hold_response(&st, resp)
         }
         Ok(Err(e)) => {
             let too_large = std::error::Error::source(&e)
@@ -129,6 +206,32 @@ async fn buffer_body(State(st): State<AppState>, req: Request, next: Next) -> Re
             }
         }
         Err(_) => ApiError::BodyTimeout(st.config.timeout_ms).into_response(),
+    }
+}
+
+/// Reserves a response's bytes until it has been sent; one that does not fit the budget now is
+/// dropped and answered 503 instead.
+fn hold_response(st: &AppState, resp: Response) -> Response {
+    let size = axum::body::HttpBody::size_hint(resp.body())
+        .exact()
+        .unwrap_or(UNCOUNTED_BYTES);
+    if size < UNCOUNTED_BYTES {
+        return resp;
+    }
+    match st.budget.reserve(size, "the response") {
+        Ok(held) => {
+            let (parts, body) = resp.into_parts();
+            Response::from_parts(parts, crate::budget::HeldBody::wrap(body, vec![held]))
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Takes a unit of the in-flight cap for every `/v1` request (once its body is here).
+async fn admit(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    match st.admit() {
+        Ok(_admitted) => next.run(req).await,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -209,6 +312,7 @@ pub fn router(st: AppState) -> Router {
         .route("/v1/people/faces/{id}/thumbnail", get(people::thumbnail))
         .route("/v1/verify", post(handlers::verify))
         .route("/v1/version", get(handlers::version))
+        .route_layer(middleware::from_fn_with_state(st.clone(), admit))
         .route_layer(middleware::from_fn_with_state(st.clone(), auth));
     let limit = st.config.max_body_mib.saturating_mul(1024 * 1024);
     Router::new()
@@ -221,6 +325,7 @@ pub fn router(st: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(st.clone(), buffer_body))
         .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn(request_limits))
         .with_state(st)
 }
 

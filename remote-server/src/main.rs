@@ -1,5 +1,7 @@
 //! `facelens-server`: see the crate docs of `facelens_server`.
 
 fn main() -> std::process::ExitCode {
+    // Before any thread exists: nothing of ONNX Runtime's telemetry is created or queued.
+    facelens_core::runtime::opt_out_of_runtime_telemetry();
     facelens_server::cli::main()
 }

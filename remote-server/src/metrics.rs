@@ -24,6 +24,8 @@ pub struct Metrics {
     pub inflight: IntGauge,
     /// Requests turned away, by reason.
     pub rejected: IntCounterVec,
+    /// Bytes reserved against the memory budget by requests in flight.
+    pub inflight_bytes: IntGauge,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -63,6 +65,10 @@ impl Metrics {
             &["stage"],
         ));
         let inflight = must(IntGauge::new("inflight", "Requests being served"));
+        let inflight_bytes = must(IntGauge::new(
+            "inflight_bytes",
+            "Bytes reserved by requests in flight (bodies, decoded pixels, unsent responses)",
+        ));
         let rejected = must(IntCounterVec::new(
             Opts::new("rejected_total", "Requests turned away with 503"),
             &["reason"],
@@ -75,6 +81,7 @@ impl Metrics {
             Box::new(queue_depth.clone()),
             Box::new(inflight.clone()),
             Box::new(rejected.clone()),
+            Box::new(inflight_bytes.clone()),
         ] {
             must(registry.register(c));
         }
@@ -87,6 +94,7 @@ impl Metrics {
             queue_depth,
             inflight,
             rejected,
+            inflight_bytes,
         }
     }
 

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, RawQuery, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use facelens_api::wire::{
@@ -38,26 +38,75 @@ async fn with_people<T: Send + 'static>(
     blocking(move || g(f(&gallery.people()))).await
 }
 
-/// The groups, largest first, and the unsorted faces.
-#[utoipa::path(get, path = "/v1/people", responses((status = 200, body = PeopleList)),
+/// Most groups or faces in one page of `/v1/people` or `/v1/people/{id}`.
+pub const MAX_PEOPLE_PAGE: usize = 1000;
+
+/// Paging of the people lists.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Position of the first item (default 0).
+    pub offset: Option<usize>,
+    /// Items per page (default and most: 1000); `next_offset` says where the next page starts.
+    pub limit: Option<usize>,
+}
+
+impl PageQuery {
+    fn window(&self) -> (usize, usize) {
+        (
+            self.offset.unwrap_or(0),
+            self.limit
+                .unwrap_or(MAX_PEOPLE_PAGE)
+                .clamp(1, MAX_PEOPLE_PAGE),
+        )
+    }
+}
+
+/// Where the next page starts, when this one was full.
+fn next_offset(offset: usize, limit: usize, got: usize) -> Option<usize> {
+    (got == limit).then(|| offset.saturating_add(got))
+}
+
+/// One page of the groups (largest first) and of the unsorted faces (best first); the same
+/// `offset` and `limit` apply to both lists.
+#[utoipa::path(get, path = "/v1/people", params(PageQuery), responses((status = 200, body = PeopleList)),
     security(("bearer" = [])))]
-pub async fn list(State(st): State<AppState>) -> ApiResult<Json<PeopleList>> {
-    let list = with_people(&st, |p| {
+pub async fn list(
+    State(st): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<PeopleList>> {
+    let (offset, limit) = q.window();
+    let list = with_people(&st, move |p| {
+        let groups: Vec<_> = p.groups()?.into_iter().skip(offset).take(limit).collect();
+        let unsorted = p.faces_window(None, offset, limit)?;
+        let next = next_offset(offset, limit, groups.len().max(unsorted.len()));
         Ok(PeopleList {
-            groups: p.groups()?,
-            unsorted: p.faces(None)?,
+            groups,
+            unsorted,
+            next_offset: next,
         })
     })
     .await?;
     Ok(Json(list))
 }
 
-/// A group's faces.
-#[utoipa::path(get, path = "/v1/people/{id}", params(("id" = u64, Path, description = "Group id")),
+/// One page of a group's faces, best quality first.
+#[utoipa::path(get, path = "/v1/people/{id}", params(("id" = u64, Path, description = "Group id"), PageQuery),
     responses((status = 200, body = GroupFaces), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn group(State(st): State<AppState>, Path(id): Path<u64>) -> ApiResult<Json<GroupFaces>> {
-    let faces = with_people(&st, move |p| p.faces(Some(id))).await?;
-    Ok(Json(GroupFaces { group: id, faces }))
+pub async fn group(
+    State(st): State<AppState>,
+    Path(id): Path<u64>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<GroupFaces>> {
+    let (offset, limit) = q.window();
+    let faces = with_people(&st, move |p| p.faces_window(Some(id), offset, limit)).await?;
+    let next = next_offset(offset, limit, faces.len());
+    Ok(Json(GroupFaces {
+        group: id,
+        faces,
+        next_offset: next,
+    }))
 }
 
 /// Name (or rename) a group: its faces are enrolled in the gallery under the name.
@@ -73,10 +122,15 @@ pub async fn name(
     let req = json_body(body)?;
     let faces = with_people(&st, move |p| {
         p.name(id, &req.name)?;
-        p.faces(Some(id))
+        p.faces_window(Some(id), 0, MAX_PEOPLE_PAGE)
     })
     .await?;
-    Ok(Json(GroupFaces { group: id, faces }))
+    let next = next_offset(0, MAX_PEOPLE_PAGE, faces.len());
+    Ok(Json(GroupFaces {
+        group: id,
+        faces,
+        next_offset: next,
+    }))
 }
 
 /// Merge group `from` into this group.
@@ -92,10 +146,15 @@ pub async fn merge(
     let req = json_body(body)?;
     let faces = with_people(&st, move |p| {
         p.merge(id, req.from)?;
-        p.faces(Some(id))
+        p.faces_window(Some(id), 0, MAX_PEOPLE_PAGE)
     })
     .await?;
-    Ok(Json(GroupFaces { group: id, faces }))
+    let next = next_offset(0, MAX_PEOPLE_PAGE, faces.len());
+    Ok(Json(GroupFaces {
+        group: id,
+        faces,
+        next_offset: next,
+    }))
 }
 
 /// Put a face in a group, or take it out of every group (`"group": null`).
@@ -126,7 +185,6 @@ pub async fn thumbnail(State(st): State<AppState>, Path(id): Path<u64>) -> ApiRe
 #[utoipa::path(post, path = "/v1/people/recluster", responses((status = 200, body = ClusterReport)),
     security(("bearer" = [])))]
 pub async fn recluster(State(st): State<AppState>) -> ApiResult<Json<ClusterReport>> {
-    let _admitted = st.admit()?;
     let r = with_people(&st, |p| p.recluster(&Params::default())).await?;
     Ok(Json(r))
 }
@@ -138,7 +196,6 @@ pub async fn find(
     State(st): State<AppState>,
     body: Result<Json<FindRequest>, JsonRejection>,
 ) -> ApiResult<Json<FindResponse>> {
-    let _admitted = st.admit()?;
     let req = json_body(body)?;
     let e = normalised(req.embedding)?;
     let limit = req.limit.min(MAX_FIND);
@@ -148,9 +205,46 @@ pub async fn find(
 
 /// Query of `POST /v1/people/photos`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PhotoQuery {
     /// The photo's key in the library (a path or a name; a key already there is refused).
+    /// Percent-encoded UTF-8: a value that does not decode to valid UTF-8 is refused, never
+    /// stored with characters replaced.
     pub path: String,
+}
+
+impl PhotoQuery {
+    /// Reads `path` from the raw query exactly: no other parameter, valid UTF-8 after
+    /// percent-decoding (the lenient extractors would replace bad bytes with U+FFFD, and two
+    /// different names would share one key).
+    fn parse(raw: Option<&str>) -> ApiResult<Self> {
+        let mut path = None;
+        for pair in raw.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if k != "path" {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown query parameter `{}`; this route takes `path`",
+                    k.chars().take(64).collect::<String>()
+                )));
+            }
+            let v = v.replace('+', " ");
+            let decoded = percent_encoding::percent_decode_str(&v)
+                .decode_utf8()
+                .map_err(|_| {
+                    ApiError::BadRequest(
+                        "`path` is not valid UTF-8 once percent-decoded; send the name as UTF-8"
+                            .into(),
+                    )
+                })?;
+            if path.replace(decoded.into_owned()).is_some() {
+                return Err(ApiError::BadRequest("`path` is given twice".into()));
+            }
+        }
+        let path = path.ok_or_else(|| {
+            ApiError::BadRequest("the query parameter `path` (the photo's key) is required".into())
+        })?;
+        Ok(Self { path })
+    }
 }
 
 /// Analyse a photo, add its faces to the library and group them (incrementally).
@@ -161,10 +255,10 @@ pub struct PhotoQuery {
     security(("bearer" = [])))]
 pub async fn add_photo(
     State(st): State<AppState>,
-    Query(q): Query<PhotoQuery>,
+    RawQuery(raw): RawQuery,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<PhotoAdded>)> {
-    let _admitted = st.admit()?;
+    let q = PhotoQuery::parse(raw.as_deref())?;
     // A role without the gallery refuses before any analysis is done.
     st.gallery()?;
     let analysed = st

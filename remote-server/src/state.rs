@@ -28,6 +28,8 @@ pub struct Inner {
     stages: OnceLock<Stages>,
     gallery: OnceLock<Option<Arc<Gallery>>>,
     inflight: Arc<Semaphore>,
+    /// The memory budget of the requests in flight.
+    pub budget: crate::budget::Budget,
 }
 
 /// Holds one unit of the in-flight cap; released (and the gauge lowered) on drop.
@@ -55,9 +57,16 @@ impl AppState {
     #[must_use]
     pub fn new(config: Config) -> Self {
         let inflight = Arc::new(Semaphore::new(config.max_inflight));
+        let metrics = Metrics::new();
+        let budget = crate::budget::Budget::new(
+            config.max_inflight_mib,
+            metrics.inflight_bytes.clone(),
+            metrics.rejected.with_label_values(&["memory"]),
+        );
         Self(Arc::new(Inner {
             config,
-            metrics: Metrics::new(),
+            metrics,
+            budget,
             stages: OnceLock::new(),
             gallery: OnceLock::new(),
             inflight,
@@ -71,7 +80,7 @@ impl AppState {
     pub fn load(&self) -> Result<(), CoreError> {
         let stages = Stages::load(&self.config, &self.metrics)?;
         let gallery = if self.config.role.holds_gallery() {
-            let location = resolve_gallery_location(self.config.gallery.as_deref());
+            let location = resolve_gallery_location(self.config.gallery.as_deref())?;
             Some(Arc::new(Gallery::open_location(&location)?))
         } else {
             None

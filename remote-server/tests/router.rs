@@ -153,3 +153,136 @@ async fn the_bearer_scheme_name_is_case_insensitive() {
         .expect("request");
     assert_ne!(call(req).await.0, StatusCode::UNAUTHORIZED);
 }
+
+/// A value of the parameter's schema type, for a request that must get past extraction.
+fn sample(param: &serde_json::Value) -> &'static str {
+    match param["schema"]["type"].as_str() {
+        Some("integer") => "1",
+        Some("boolean") => "true",
+        _ => "x.jpg",
+    }
+}
+
+/// The document against the router itself: every documented operation is routed (its method
+/// too), every method a documented path does not list is 405, every path parameter is in the
+/// path template and every query parameter is one the route reads from the query (an unknown
+/// one is 400), and every authenticated operation documents the answers the layers give.
+#[tokio::test]
+async fn the_openapi_document_matches_the_routes() {
+    let (_, body) = call(get("/v1/openapi.json", None)).await;
+    let doc: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 17, "{}", paths.len());
+    let methods = ["get", "post", "put", "patch", "delete"];
+    for (template, item) in paths {
+        let concrete = template
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        for m in methods {
+            let send = |query: String| {
+                let uri = format!("{concrete}{query}");
+                Request::builder()
+                    .method(m.to_ascii_uppercase().as_str())
+                    .uri(uri)
+                    .header("authorization", format!("Bearer {TOKEN}"))
+                    .header("content-type", "application/json")
+                    .body(Body::from("{}"))
+                    .expect("request")
+            };
+            let Some(op) = item.get(m) else {
+                let (status, _) = call(send(String::new())).await;
+                assert_eq!(
+                    status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{m} {template} is routed but not documented"
+                );
+                continue;
+            };
+            let params: Vec<&serde_json::Value> =
+                op["parameters"].as_array().into_iter().flatten().collect();
+            for p in &params {
+                let name = p["name"].as_str().expect("name");
+                match p["in"].as_str() {
+                    Some("path") => assert!(
+                        template.contains(&format!("{{{name}}}")),
+                        "{m} {template}: path parameter {name} is not in the path"
+                    ),
+                    Some("query") => assert!(
+                        !template.contains(&format!("{{{name}}}")),
+                        "{m} {template}: {name} is in the path, documented as query"
+                    ),
+                    other => panic!("{m} {template}: {name} in {other:?}"),
+                }
+            }
+            for t in template.split('/').filter(|s| s.starts_with('{')) {
+                let name = t.trim_matches(['{', '}']);
+                assert!(
+                    params
+                        .iter()
+                        .any(|p| p["name"] == name && p["in"] == "path"),
+                    "{m} {template}: {name} is not documented as a path parameter"
+                );
+            }
+            let query: Vec<String> = params
+                .iter()
+                .filter(|p| p["in"] == "query")
+                .map(|p| format!("{}={}", p["name"].as_str().unwrap_or(""), sample(p)))
+                .collect();
+            let q = if query.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", query.join("&"))
+            };
+            let (status, body) = call(send(q)).await;
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{m} {template}");
+            assert!(
+                !body.contains("\"no such route"),
+                "{m} {template} is documented but not routed: {body}"
+            );
+            assert!(
+                !body.contains("query"),
+                "{m} {template}: the documented query parameters are refused: {body}"
+            );
+            if template.starts_with("/v1/") && template != "/v1/openapi.json" {
+                let (status, body) = call(send("?no_such_parameter=1".into())).await;
+                if !query.is_empty() {
+                    assert_eq!(
+                        status,
+                        StatusCode::BAD_REQUEST,
+                        "{m} {template}: an unknown query parameter is not refused"
+                    );
+                    assert!(body.contains("query"), "{m} {template}: {body}");
+                }
+                let responses = op["responses"].as_object().expect("responses");
+                for code in ["401", "503"] {
+                    assert!(
+                        responses.contains_key(code),
+                        "{m} {template} does not document {code}"
+                    );
+                }
+                if !query.is_empty() {
+                    assert!(responses.contains_key("400"), "{m} {template}: 400");
+                }
+            }
+        }
+    }
+}
+
+/// Row 13: a request target or header block over the limits is answered with the JSON error
+/// body, not hyper's empty one.
+#[tokio::test]
+async fn long_targets_and_many_headers_get_json_answers() {
+    let long = format!("/v1/gallery?after_id=1&x={}", "a".repeat(9000));
+    let (status, body) = call(get(&long, Some(TOKEN))).await;
+    assert_eq!(status, StatusCode::URI_TOO_LONG);
+    assert!(body.contains("\"uri_too_long\""), "{body}");
+    let mut b = Request::get("/livez");
+    for i in 0..150 {
+        b = b.header(format!("x-h{i}"), "v");
+    }
+    let (status, body) = call(b.body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert!(body.contains("\"headers_too_large\""), "{body}");
+}

@@ -85,9 +85,7 @@ fn authed() -> (Config, tempfile::TempDir) {
 
 #[test]
 fn analyze_and_faces_match_the_local_pipeline() {
-    let Some(dir) = faces_dir("analyze_and_faces_match_the_local_pipeline") else {
-        return;
-    };
+    let dir = faces_dir();
     let (c, g) = authed();
     let server = start(c, Some(g)).expect("server");
     let photo = dir.join("couple.jpg");
@@ -289,9 +287,7 @@ fn a_full_server_answers_503_with_retry_after_and_admits_again_once_free() {
 
 #[test]
 fn gallery_enrol_search_rename_delete_and_verify() {
-    let Some(dir) = faces_dir("gallery_enrol_search_rename_delete_and_verify") else {
-        return;
-    };
+    let dir = faces_dir();
     let (c, g) = authed();
     let gallery_dir = g.path().to_path_buf();
     let server = start(c, Some(g)).expect("server");
@@ -388,9 +384,7 @@ fn gallery_enrol_search_rename_delete_and_verify() {
 
 #[test]
 fn split_roles_give_the_same_result_as_one_process() {
-    let Some(dir) = faces_dir("split_roles_give_the_same_result_as_one_process") else {
-        return;
-    };
+    let dir = faces_dir();
     let role = |r: Role| {
         let (mut c, g) = authed();
         c.role = r;
@@ -504,9 +498,7 @@ fn b64png(img: &image::RgbImage) -> String {
 
 #[test]
 fn hostile_crops_and_boxes_are_refused_before_any_work_and_the_server_stays_up() {
-    let Some(dir) = faces_dir("hostile_crops") else {
-        return;
-    };
+    let dir = faces_dir();
     let (c, g) = authed();
     let server = start(c, Some(g)).expect("server");
     // A real face, cut by the server's own preprocess stage.
@@ -537,12 +529,15 @@ fn hostile_crops_and_boxes_are_refused_before_any_work_and_the_server_stays_up()
                 x2: side,
                 y2: side,
             };
-            let body = FacesRequest {
-                faces: vec![bad],
-                top_k: 1,
-                search: false,
+            let r = if path == "/v1/faces" {
+                post_faces(vec![bad])
+            } else {
+                post_json(
+                    &server.url,
+                    path,
+                    &facelens_api::wire::AttributesRequest { faces: vec![bad] },
+                )
             };
-            let r = post_json(&server.url, path, &body);
             assert_eq!(r.status(), 422, "{path} box side {side}");
         }
     }
@@ -666,14 +661,70 @@ fn bad_enrolments_are_refused_and_store_nothing() {
         201,
         "a good enrolment still works"
     );
+
+    // Row 13: messages that say what is wrong. A control character in a short name is named as
+    // such; a 1×1 thumbnail is a valid thumbnail (no face search applies to it).
+    let r = post_json(
+        &server.url,
+        "/v1/gallery",
+        &EnrolRequest {
+            name: "A\tB".into(),
+            source: "a".into(),
+            embedding: unit.clone(),
+            thumbnail_png: thumb.clone(),
+        },
+    );
+    assert_eq!(r.status(), 422);
+    let msg = json::<ErrorBody>(r).message;
+    assert!(msg.contains("control character U+0009"), "{msg}");
+    let tiny = b64png(&image::RgbImage::new(1, 1));
+    let mut other = unit.clone();
+    other.swap(0, 1);
+    assert_eq!(enrol("Bo", "b.jpg", &other, &tiny), 201, "a 1x1 thumbnail");
+}
+
+/// Row 13: a header that asks the decoder for more than it will allocate is "too large" (413),
+/// not "corrupt" (422).
+#[test]
+fn headers_asking_for_billions_of_pixels_are_413() {
+    let (c, g) = authed();
+    let server = start(c, Some(g)).expect("server");
+    for (what, bytes) in [
+        ("2^31-pixel PNG", png_header_only(65_536, 32_768)),
+        ("100000x100000 BMP", bmp_header(100_000, 100_000)),
+    ] {
+        let r = post_image(&server.url, "/v1/analyze", bytes);
+        assert_eq!(r.status(), 413, "{what}");
+        assert_eq!(json::<ErrorBody>(r).code, "image_too_large", "{what}");
+    }
+}
+
+/// Row 13: a server that cannot load says why once.
+#[test]
+fn a_load_failure_is_reported_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let not_a_folder = dir.path().join("file");
+    std::fs::write(&not_a_folder, "x").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_facelens-server"))
+        .arg("serve")
+        .env("FACELENS_LISTEN", "127.0.0.1:0")
+        .env("FACELENS_GALLERY", not_a_folder.join("gallery"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    let cause = errors[0].rsplit(": ").next().unwrap_or_default();
+    assert!(!cause.is_empty());
+    assert_eq!(errors[0].matches(cause).count(), 1, "said twice: {stderr}");
 }
 
 #[test]
 fn a_trickling_upload_does_not_hold_a_slot() {
     use std::io::Write;
-    let Some(dir) = faces_dir("a_trickling_upload_does_not_hold_a_slot") else {
-        return;
-    };
+    let dir = faces_dir();
     let (mut c, g) = authed();
     c.max_inflight = 1;
     let server = start(c, Some(g)).expect("server");
@@ -753,9 +804,7 @@ fn silent_half_sent_and_idle_connections_are_closed() {
 #[test]
 fn people_photos_group_name_find_over_http() {
     use facelens_api::wire::{FindRequest, FindResponse, GroupFaces, PeopleList, PhotoAdded};
-    let Some(dir) = faces_dir("people_photos_group_name_find_over_http") else {
-        return;
-    };
+    let dir = faces_dir();
     let (c, g) = authed();
     let server = start(c, Some(g)).expect("server");
     let a = ["img1.jpg", "img2.jpg", "img4.jpg", "img5.jpg"];
@@ -879,6 +928,295 @@ fn people_photos_group_name_find_over_http() {
     assert_eq!(r.status(), 404);
     let body: ErrorBody = json(r);
     assert_eq!(body.code, "no_such_group");
+
+    // A group's faces come in pages.
+    let page = |offset: usize| -> GroupFaces {
+        json(
+            client()
+                .get(format!(
+                    "{}/v1/people/{ga}?offset={offset}&limit=3",
+                    server.url
+                ))
+                .bearer_auth(TOKEN)
+                .send()
+                .expect("page"),
+        )
+    };
+    let (p1, p2) = (page(0), page(3));
+    assert_eq!((p1.faces.len(), p1.next_offset), (3, Some(3)));
+    assert_eq!((p2.faces.len(), p2.next_offset), (a.len() - 3, None));
+
+    // Strict bodies (row 7): a misspelt or missing `group` is refused and moves nothing.
+    let img1_face = face_of["img1.jpg"];
+    for body in [format!("{{\"gruop\":{gb}}}"), "{}".to_owned()] {
+        let r = client()
+            .put(format!("{}/v1/people/faces/{img1_face}", server.url))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .expect("move");
+        assert_eq!(r.status(), 400, "{body}");
+        assert_eq!(json::<ErrorBody>(r).code, "bad_request");
+    }
+    assert_eq!(
+        group_with(img1_face),
+        ga,
+        "the face stayed in its named group"
+    );
+    let r = client()
+        .post(format!("{}/v1/gallery", server.url))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(r#"{"name":"X","source":"s","embedding":[],"thumbnail_png":"","nmae":"Y"}"#)
+        .send()
+        .expect("enrol");
+    assert_eq!(r.status(), 400, "an unknown field is refused");
+
+    // Exact keys (row 5): a path that is not UTF-8 once decoded, or an unknown parameter, is
+    // refused before anything is analysed or stored.
+    let groups_before: PeopleList = json(
+        client()
+            .get(format!("{}/v1/people", server.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .expect("list"),
+    );
+    for q in [
+        "path=library/a%ffb.jpg",
+        "path=library/a%feb.jpg",
+        "path=x.jpg&bogus=1",
+        "",
+    ] {
+        let r = post_image(
+            &server.url,
+            &format!("/v1/people/photos?{q}"),
+            std::fs::read(dir.join("img3.jpg")).expect("photo"),
+        );
+        assert_eq!(r.status(), 400, "{q}");
+    }
+    let groups_after: PeopleList = json(
+        client()
+            .get(format!("{}/v1/people", server.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .expect("list"),
+    );
+    assert_eq!(groups_before, groups_after, "nothing was added");
+}
+
+#[test]
+fn check_config_never_prints_a_database_password() {
+    let run = |gallery: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_facelens-server"))
+            .arg("check-config")
+            .env("FACELENS_GALLERY", gallery)
+            .output()
+            .expect("runs")
+    };
+    for url in [
+        "postgres://alice:S3cretPW@db.example/facelens",
+        "postgres://alice@db.example/facelens?sslmode=require&password=S3cretPW",
+    ] {
+        let out = run(url);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("db.example/facelens"), "{text}");
+        assert!(!text.contains("S3cretPW"), "{text}");
+    }
+    for bad in [
+        "postgress://alice:S3cretPW@db.example/facelens",
+        "host=db user=alice password=S3cretPW",
+    ] {
+        let out = run(bad);
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{bad}");
+        assert!(text.contains("invalid gallery location"), "{text}");
+        assert!(!text.contains("S3cretPW"), "{text}");
+    }
+}
+
+fn metric(url: &str, name: &str) -> f64 {
+    let text = client()
+        .get(format!("{url}/metrics"))
+        .send()
+        .and_then(reqwest::blocking::Response::text)
+        .expect("metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
+/// A 112×112 thumbnail of noise (incompressible: about 37 KB as PNG).
+fn noise_thumbnail(seed: u32) -> String {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    let img = image::RgbImage::from_fn(112, 112, |_, _| {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        image::Rgb([x as u8, (x >> 8) as u8, (x >> 16) as u8])
+    });
+    b64png(&img)
+}
+
+/// Row 2: thumbnail pages are bounded by bytes, responses held by clients that never read are
+/// counted against the budget (more are refused), and the write timeout frees them.
+#[test]
+fn gallery_pages_are_bounded_and_unread_responses_are_capped_and_dropped() {
+    use std::io::Write as _;
+    let (mut c, g) = authed();
+    c.max_inflight_mib = 4;
+    c.max_pixels = 400_000;
+    c.max_body_mib = 1;
+    c.write_timeout_ms = 1000;
+    let server = start(c, Some(g)).expect("server");
+    let n = 120;
+    for i in 0..n {
+        let r = post_json(
+            &server.url,
+            "/v1/gallery",
+            &EnrolRequest {
+                name: format!("P{}", i % 7),
+                source: "noise".into(),
+                embedding: unit_vector(u64::from(i)),
+                thumbnail_png: noise_thumbnail(i),
+            },
+        );
+        assert_eq!(r.status(), 201);
+    }
+    // Pages of at most about 1 MiB, which together hold every entry.
+    let mut after = 0;
+    let mut seen = 0;
+    loop {
+        let r = client()
+            .get(format!(
+                "{}/v1/gallery?thumbnails=true&limit=1000&after_id={after}",
+                server.url
+            ))
+            .bearer_auth(TOKEN)
+            .send()
+            .expect("page");
+        let body = r.bytes().expect("body");
+        assert!(
+            body.len() < (1 << 20) + (64 << 10),
+            "page of {} bytes",
+            body.len()
+        );
+        let page: GalleryList = serde_json::from_slice(&body).expect("page");
+        seen += page.entries.len();
+        assert!(page.entries.iter().all(|e| e.thumbnail_png.is_some()));
+        match page.next_after_id {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    assert_eq!(seen, n as usize);
+
+    // Twelve clients ask for a page each and never read. What the server holds for them is
+    // never more than the budget and is given back (the kernel takes a page whole, or the write
+    // timeout cuts the client off: `WriteTimeout`'s own test), and others are still served.
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let request = format!(
+        "GET /v1/gallery?thumbnails=true&limit=1000 HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    );
+    let answered = |status: &str| {
+        metric(
+            &server.url,
+            &format!("facelens_requests_total{{route=\"/v1/gallery\",status=\"{status}\"}}"),
+        )
+    };
+    let before = answered("200") + answered("503");
+    let mut silent = Vec::new();
+    let sockaddr: std::net::SocketAddr = addr.parse().expect("address");
+    for _ in 0..12 {
+        // A small receive window, as a slow or hostile reader has.
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        s.set_recv_buffer_size(4096).expect("rcvbuf");
+        s.connect(&sockaddr.into()).expect("connect");
+        let mut s: std::net::TcpStream = s.into();
+        s.write_all(request.as_bytes()).expect("send");
+        silent.push(s);
+    }
+    let budget = 4.0 * 1024.0 * 1024.0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while answered("200") + answered("503") < before + 12.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the silent clients' requests were not answered: {before} then {} + {}",
+            answered("200"),
+            answered("503")
+        );
+        assert!(metric(&server.url, "facelens_inflight_bytes") <= budget);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    while metric(&server.url, "facelens_inflight_bytes") > 0.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "unread responses are still held after the write timeout"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(silent);
+    // The server still serves.
+    let r = client()
+        .get(format!("{}/v1/gallery?limit=5", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .expect("list");
+    assert_eq!(r.status(), 200);
+}
+
+/// Row 10: requests whose decoded pixels would not fit what is left of the memory budget wait
+/// for room (503) rather than exceed it.
+#[test]
+fn face_crops_are_decoded_only_within_the_memory_budget() {
+    let (mut c, g) = authed();
+    // Room for one request of three 4096² patches (384 MiB at 8 B a pixel), not two.
+    c.max_inflight_mib = 480;
+    let server = start(c, Some(g)).expect("server");
+    let blank = b64png(&image::RgbImage::new(4096, 4096));
+    let aligned = b64png(&image::RgbImage::new(112, 112));
+    let crop = FaceCrop {
+        aligned_png: aligned,
+        patch_png: blank,
+        bbox_in_patch: facelens_core::api::BoxPx {
+            x1: 1000.0,
+            y1: 1000.0,
+            x2: 3000.0,
+            y2: 3000.0,
+        },
+    };
+    let three = FacesRequest {
+        faces: vec![crop; 3],
+        top_k: 1,
+        search: false,
+    };
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    post_json(&server.url, "/v1/faces", &three)
+                        .status()
+                        .as_u16()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("join"))
+            .collect()
+    });
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&200), "{statuses:?}");
+    assert_eq!(metric(&server.url, "facelens_inflight_bytes"), 0.0);
 }
 
 /// The real `facelens-server` binary on `gallery`, listening on a free loopback port; returns it

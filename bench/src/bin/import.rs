@@ -3,7 +3,7 @@
 //! 100 so a slowdown as the gallery grows would show. Prints a markdown table.
 //!
 //! ```text
-//! facelens-import-bench --photos ../shared/testdata/faces --count 1000 --gallery /tmp/empty-dir
+//! facelens-import-bench --photos testdata/faces --count 1000 --gallery /tmp/empty-dir
 //! ```
 //!
 //! The photos are the folder's images taken in turn (a 1 000-photo folder from 50 photos); each
@@ -40,7 +40,7 @@ fn main() -> anyhow::Result<()> {
     if files.is_empty() {
         bail!("no photos in {}", args.photos.display());
     }
-    let gallery = Gallery::open_location(&GalleryLocation::parse(&args.gallery))?;
+    let gallery = Gallery::open_location(&GalleryLocation::parse(&args.gallery)?)?;
     if !gallery.is_empty()? {
         bail!("the gallery must start empty");
     }

@@ -270,7 +270,7 @@ fn spread(space: &mut FaceSpace) -> ((f64, f64), (f64, f64)) {
 #[allow(clippy::too_many_lines)]
 fn main() -> anyhow::Result<()> {
     let a = Args::parse();
-    let loc = GalleryLocation::parse(&a.gallery);
+    let loc = GalleryLocation::parse(&a.gallery)?;
     let g = Gallery::open_location(&loc).context("open the gallery")?;
     if !g.is_empty()? {
         bail!(

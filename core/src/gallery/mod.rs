@@ -27,8 +27,11 @@ use crate::models::embedder::{EMBEDDING_DIM, l2_normalize};
 pub mod export;
 pub mod index;
 mod legacy;
+mod location;
 pub mod pg;
 pub mod sqlite;
+
+pub use location::{GalleryLocation, redact_secrets, redact_url, resolve_gallery_location};
 
 /// Environment variable that overrides the default gallery location (a folder or a URL).
 pub const GALLERY_DIR_ENV: &str = "FACELENS_GALLERY_DIR";
@@ -82,83 +85,6 @@ pub struct NewFace<'a> {
     pub thumbnail: &'a RgbImage,
     /// The detector's score, when known.
     pub detector_score: Option<f32>,
-}
-
-/// Where a gallery lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GalleryLocation {
-    /// A folder with an embedded SQLite database.
-    Dir(PathBuf),
-    /// A Postgres database with pgvector (`postgres://` or `postgresql://` URL).
-    Postgres(String),
-}
-
-impl GalleryLocation {
-    /// A `postgres://`/`postgresql://` URL names a database; anything else is a folder.
-    #[must_use]
-    pub fn parse(s: &str) -> Self {
-        let lower = s.trim_start().to_ascii_lowercase();
-        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-            Self::Postgres(s.trim().to_owned())
-        } else {
-            Self::Dir(PathBuf::from(s))
-        }
-    }
-
-    /// The location as given, password included (to hand to a child process or a config).
-    #[must_use]
-    pub fn to_string_with_secret(&self) -> String {
-        match self {
-            Self::Dir(p) => p.to_string_lossy().into_owned(),
-            Self::Postgres(url) => url.clone(),
-        }
-    }
-}
-
-impl fmt::Display for GalleryLocation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Dir(p) => write!(f, "{}", p.display()),
-            Self::Postgres(url) => f.write_str(&redact_url(url)),
-        }
-    }
-}
-
-/// A URL with any password replaced by `***` (for messages and logs).
-#[must_use]
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match (authority.rfind('@'), authority.find(':')) {
-        (Some(at), Some(colon)) if colon < at => format!(
-            "{}{}:***{}",
-            &url[..scheme_end + 3],
-            &authority[..colon],
-            &rest[at..]
-        ),
-        _ => url.to_owned(),
-    }
-}
-
-/// Resolves the gallery: `explicit`, else `$FACELENS_GALLERY_DIR`, else the user data dir.
-#[must_use]
-pub fn resolve_gallery_location(explicit: Option<&str>) -> GalleryLocation {
-    if let Some(p) = explicit.filter(|v| !v.is_empty()) {
-        return GalleryLocation::parse(p);
-    }
-    if let Some(p) = std::env::var_os(GALLERY_DIR_ENV).filter(|v| !v.is_empty()) {
-        return GalleryLocation::parse(&p.to_string_lossy());
-    }
-    GalleryLocation::Dir(
-        dirs::data_dir()
-            .unwrap_or_else(std::env::temp_dir)
-            .join("facelens")
-            .join("gallery"),
-    )
 }
 
 /// A gallery opened for reading and writing. Every method takes `&self`: both backends
@@ -531,10 +457,17 @@ pub(crate) fn validate_name(name: &str) -> Result<String, GalleryError> {
     if t.is_empty() {
         return Err(GalleryError::InvalidName("the name is empty".into()));
     }
-    if t.chars().count() > 200 || t.chars().any(char::is_control) {
-        return Err(GalleryError::InvalidName(
-            "at most 200 printable characters".into(),
-        ));
+    let n = t.chars().count();
+    if n > 200 {
+        return Err(GalleryError::InvalidName(format!(
+            "{n} characters; at most 200"
+        )));
+    }
+    if let Some(c) = t.chars().find(|c| c.is_control()) {
+        return Err(GalleryError::InvalidName(format!(
+            "control character U+{:04X} (tab, newline and the like are not allowed in a name)",
+            u32::from(c)
+        )));
     }
     if t.chars().any(is_bidi_control) {
         return Err(GalleryError::InvalidName(

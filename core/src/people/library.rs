@@ -325,6 +325,21 @@ impl<'g> People<'g> {
     /// # Errors
     /// [`GalleryError::NoSuchGroup`], or a database error.
     pub fn faces(&self, group: Option<u64>) -> Result<Vec<ScannedFace>, GalleryError> {
+        self.faces_window(group, 0, usize::MAX)
+    }
+
+    /// Up to `limit` faces of [`People::faces`]'s list, from position `offset`: one page.
+    ///
+    /// # Errors
+    /// As [`People::faces`].
+    pub fn faces_window(
+        &self,
+        group: Option<u64>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<ScannedFace>, GalleryError> {
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(|tx| {
             let rows = match group {
                 Some(g) => {
@@ -334,17 +349,18 @@ impl<'g> People<'g> {
                     }
                     tx.rows(
                         &format!(
-                            "{FACE_SELECT} WHERE f.group_id = $1 ORDER BY f.quality DESC, f.id"
+                            "{FACE_SELECT} WHERE f.group_id = $1 ORDER BY f.quality DESC, f.id
+                             LIMIT $2 OFFSET $3"
                         ),
-                        &[gid.into()],
+                        &[gid.into(), limit.into(), offset.into()],
                     )?
                 }
                 None => tx.rows(
                     &format!(
                         "{FACE_SELECT} WHERE f.group_id IS NULL AND f.state != 0
-                         ORDER BY f.quality DESC, f.id"
+                         ORDER BY f.quality DESC, f.id LIMIT $1 OFFSET $2"
                     ),
-                    &[],
+                    &[limit.into(), offset.into()],
                 )?,
             };
             rows.iter().map(scanned_face).collect()

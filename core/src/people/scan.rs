@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::cluster::Params;
 use super::{ClusterReport, NewScannedFace, People};
 use crate::error::{CoreError, GalleryError};
-use crate::image_io::image_files;
+use crate::image_io::list_image_files;
 use crate::pipeline::Pipeline;
 
 /// Where a scan is.
@@ -52,6 +52,10 @@ pub struct ScanReport {
     pub faces: usize,
     /// Photos that could not be read or analysed.
     pub unreadable: Vec<Unreadable>,
+    /// Entries of the folder passed over without being looked at: links not followed, folders
+    /// and paths that could not be read (with why).
+    #[serde(default)]
+    pub not_scanned: Vec<Unreadable>,
     /// Stopped by the user before the end (the photos done so far are kept and grouped).
     pub cancelled: bool,
     /// The clustering of the new faces.
@@ -60,13 +64,17 @@ pub struct ScanReport {
     pub elapsed_ms: u64,
 }
 
-/// The key a photo is stored under: its absolute path when it can be found, as given otherwise.
-#[must_use]
-pub fn photo_key(path: &Path) -> String {
-    std::fs::canonicalize(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
+/// The key a photo is stored under: its absolute path when it can be found (a link's target),
+/// as given otherwise; exactly, never with characters replaced.
+///
+/// # Errors
+/// A path that is not valid Unicode (a non-UTF-8 file name): it cannot be stored as given, and
+/// two such names must never share a key, so the photo is refused with this message.
+pub fn photo_key(path: &Path) -> Result<String, String> {
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    real.to_str().map(str::to_owned).ok_or_else(|| {
+        "its name is not valid UTF-8, so it cannot be kept without loss; rename the file".into()
+    })
 }
 
 /// Scans `dir` recursively: every image not yet in the library is analysed and its faces
@@ -91,9 +99,18 @@ pub fn scan(
             dir.display()
         )));
     }
-    let files = image_files(dir);
+    let listing = list_image_files(dir);
+    let files = listing.files;
     let mut report = ScanReport {
         found: files.len(),
+        not_scanned: listing
+            .skipped
+            .into_iter()
+            .map(|s| Unreadable {
+                path: s.path.display().to_string(),
+                error: s.reason,
+            })
+            .collect(),
         ..ScanReport::default()
     };
     let mut analysed_ms = 0u64;
@@ -102,9 +119,18 @@ pub fn scan(
             report.cancelled = true;
             break;
         }
-        let key = photo_key(path);
         let mut faces = 0;
-        if people.has_photo(&key)? {
+        let key = photo_key(path);
+        if let Err(error) = &key {
+            report.unreadable.push(Unreadable {
+                path: path.display().to_string(),
+                error: error.clone(),
+            });
+        }
+        let key = key.unwrap_or_default();
+        if key.is_empty() {
+            // Refused above: not analysed.
+        } else if people.has_photo(&key)? {
             report.skipped += 1;
         } else {
             let t = Instant::now();

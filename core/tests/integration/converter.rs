@@ -90,15 +90,15 @@ fn conversion_is_deterministic_and_pinned() {
 }
 
 /// Real face crops: the aligned faces of the couple and the selfie.
-fn face_crops() -> Option<Vec<image::RgbImage>> {
-    let dir = faces_dir("converter equivalence")?;
+fn face_crops() -> Vec<image::RgbImage> {
+    let dir = faces_dir();
     let mut crops = Vec::new();
     let mut p = pipeline();
     for f in ["couple.jpg", "selfie-many-people.jpg"] {
         let img = decode_file(&dir.join(f), DecodeLimits::default()).expect("decode");
         crops.extend(p.analyze_image(&img, None).expect("analyse").aligned);
     }
-    Some(crops)
+    crops
 }
 
 /// The model's input for a batch of aligned face crops (its own channels and scaling).
@@ -154,9 +154,10 @@ fn max_diff(a: &[f32], b: &[f32]) -> (f32, f32) {
 
 #[test]
 fn converted_models_match_the_tf2onnx_reference_on_real_faces() {
-    let (Some(refs), Some(crops)) = (reference_dir("converter equivalence"), face_crops()) else {
+    let Some(refs) = reference_dir("converter equivalence") else {
         return;
     };
+    let crops = face_crops();
     let store = store();
     let env = runtime::environment(&store.runtime_path()).expect("runtime");
     let opts = runtime::SessionOptions::default();
@@ -226,7 +227,7 @@ fn tfjs_node_modules() -> Option<PathBuf> {
 
 #[test]
 fn converted_models_match_tfjs_running_the_original_graphs() {
-    let Some(crops) = face_crops() else { return };
+    let crops = face_crops();
     let Some(modules) = tfjs_node_modules() else {
         return;
     };

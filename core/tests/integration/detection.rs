@@ -29,14 +29,12 @@ fn load_scaled(dir: &Path, file: &str, upscale: u32) -> RgbImage {
     }
 }
 
-fn analyse(file: &str, upscale: u32) -> Option<Analysis> {
-    let img = load_scaled(&faces_dir("detection")?, file, upscale);
-    Some(
-        pipeline()
-            .analyze_image(&img, None)
-            .expect("analyses")
-            .analysis,
-    )
+fn analyse(file: &str, upscale: u32) -> Analysis {
+    let img = load_scaled(&faces_dir(), file, upscale);
+    pipeline()
+        .analyze_image(&img, None)
+        .expect("analyses")
+        .analysis
 }
 
 fn check_landmarks(a: &Analysis) {
@@ -77,9 +75,7 @@ fn check_landmarks(a: &Analysis) {
 
 fn count(file: &str, expected: usize) {
     for upscale in [1, 4] {
-        let Some(a) = analyse(file, upscale) else {
-            return;
-        };
+        let a = analyse(file, upscale);
         eprintln!(
             "{file} ×{upscale}: {} faces ({} px wide)",
             a.faces.len(),
@@ -103,9 +99,7 @@ fn selfie_has_seven_faces_native_and_upscaled() {
 
 #[test]
 fn gender_of_the_obvious_cases() {
-    let Some(a) = analyse("couple.jpg", 1) else {
-        return;
-    };
+    let a = analyse("couple.jpg", 1);
     // Left: a woman; right: a man.
     let mut faces = a.faces.clone();
     faces.sort_by(|x, y| x.detection.bbox.x1.total_cmp(&y.detection.bbox.x1));
@@ -132,9 +126,7 @@ fn gender_of_the_obvious_cases() {
 
 #[test]
 fn smiles_read_as_happy() {
-    let Some(a) = analyse("selfie-many-people.jpg", 1) else {
-        return;
-    };
+    let a = analyse("selfie-many-people.jpg", 1);
     // The three broadly smiling men at the top and right of the selfie.
     let happy = a
         .faces
@@ -161,9 +153,7 @@ fn selfie_faces(dir: &Path) -> Vec<FaceInput> {
 
 #[test]
 fn concurrent_and_sequential_attribute_models_agree() {
-    let Some(dir) = faces_dir("concurrent attributes") else {
-        return;
-    };
+    let dir = faces_dir();
     let mut stage =
         AttributeStage::load(store(), SessionOptions::default()).expect("attribute models load");
     let faces = selfie_faces(&dir);
@@ -183,9 +173,7 @@ fn concurrent_and_sequential_attribute_models_agree() {
 
 #[test]
 fn the_embedder_gives_the_same_vectors_in_both_layouts_and_batched() {
-    let Some(dir) = faces_dir("embedder layouts") else {
-        return;
-    };
+    let dir = faces_dir();
     let faces = selfie_faces(&dir);
     let embed_all = |blocked_layout: bool| {
         let opts = SessionOptions {
@@ -245,9 +233,7 @@ fn a_photo_without_faces_says_why() {
 
 #[test]
 fn exact_face_counts_on_every_labelled_photo() {
-    let Some(dir) = faces_dir("exact counts") else {
-        return;
-    };
+    let dir = faces_dir();
     // Counted by eye: img54 has two real background people, img59 a man cut by the left edge,
     // img16 a blurred woman with glasses cut by the left edge, img62 a blurred person at the
     // bottom edge and a man's face (eyes and nose) cut by the bottom-right corner; img8 must not
@@ -289,9 +275,7 @@ fn exact_face_counts_on_every_labelled_photo() {
 /// `native_pnet.rs`) in every way it can run the pyramid.
 #[test]
 fn parallel_sequential_and_whole_level_pyramids_find_the_same_faces() {
-    let Some(dir) = faces_dir("parallel pyramid") else {
-        return;
-    };
+    let dir = faces_dir();
     let mut p = Preprocessor::load(
         store(),
         SessionOptions {

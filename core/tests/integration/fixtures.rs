@@ -31,36 +31,7 @@ pub fn pipeline() -> MutexGuard<'static, Pipeline> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// `../shared/testdata/faces`, or `None` (after printing SKIPPED) when it is absent.
-pub fn faces_dir(test: &str) -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/faces");
-    if dir.join("identities.csv").is_file() {
-        Some(dir)
-    } else {
-        assert!(
-            std::env::var_os("FACELENS_REQUIRE_TESTDATA").is_none(),
-            "{} not found, and FACELENS_REQUIRE_TESTDATA is set (CI): this test may not skip",
-            dir.display()
-        );
-        eprintln!(
-            "SKIPPED {test}: {} not found (shared test photos absent)",
-            dir.display()
-        );
-        None
-    }
-}
-
-/// `(file, person)` rows of identities.csv.
-pub fn identities(dir: &Path) -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(dir.join("identities.csv")).expect("identities.csv");
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let (f, p) = l.split_once(',')?;
-            Some((f.trim().to_owned(), p.trim().to_owned()))
-        })
-        .collect()
-}
+pub use facelens_testkit::{faces_dir, identities};
 
 /// `../shared/models-reference`, or `None` (after printing SKIPPED).
 pub fn reference_dir(test: &str) -> Option<PathBuf> {

@@ -271,7 +271,8 @@ fn child_enrol_loop() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let g = Gallery::open_location(&GalleryLocation::parse(&dir)).expect("child open");
+    let g = Gallery::open_location(&GalleryLocation::parse(&dir).expect("location"))
+        .expect("child open");
     let t = RgbImage::new(112, 112);
     for k in 0..count {
         let id = g

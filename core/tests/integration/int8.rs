@@ -10,9 +10,7 @@ use crate::fixtures::{faces_dir, pipeline, store};
 
 #[test]
 fn int8_models_agree_with_float() {
-    let Some(dir) = faces_dir("int8_models_agree_with_float") else {
-        return;
-    };
+    let dir = faces_dir();
     let config = PipelineConfig {
         models_dir: Some(store().dir().to_path_buf()),
         session: SessionOptions {

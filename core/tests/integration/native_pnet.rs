@@ -14,9 +14,7 @@ use crate::fixtures::{faces_dir, model_bytes, mtcnn_input, photo_files, store};
 
 #[test]
 fn native_pnet_matches_the_pinned_graph_on_photo_levels() {
-    let Some(dir) = faces_dir("native P-Net") else {
-        return;
-    };
+    let dir = faces_dir();
     let net = NativePnet::from_onnx(&model_bytes("mtcnn_pnet")).expect("the pinned P-Net reads");
     let mut pinned = CheckedSession::load(
         store(),
@@ -104,9 +102,7 @@ fn native_pnet_refuses_other_graphs() {
 
 #[test]
 fn both_pnets_find_the_same_faces() {
-    let Some(dir) = faces_dir("native P-Net detection") else {
-        return;
-    };
+    let dir = faces_dir();
     let load = |native_pnet: bool| {
         Preprocessor::load(
             store(),

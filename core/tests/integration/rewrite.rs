@@ -14,9 +14,7 @@ type Case = (&'static str, &'static str, Vec<usize>, Vec<f32>, usize);
 
 #[test]
 fn rewritten_mtcnn_nets_match_the_pinned_graphs() {
-    let Some(dir) = faces_dir("PRelu rewrite") else {
-        return;
-    };
+    let dir = faces_dir();
     let photo = decode_file(&dir.join("couple.jpg"), DecodeLimits::default()).expect("decodes");
     let opts = SessionOptions::default();
     let level = resize(&photo, 600, 418, Filter::Area);
@@ -74,9 +72,7 @@ fn rewritten_mtcnn_nets_match_the_pinned_graphs() {
 /// the aligned crops of every face of the shared photos.
 #[test]
 fn pruned_embedder_matches_the_pinned_graph() {
-    let Some(dir) = faces_dir("channel pruning") else {
-        return;
-    };
+    let dir = faces_dir();
     let pruned = prune_dead_channels(&model_bytes("fr_feature")).expect("prunes");
     // 16 of the 17 depthwise convolutions of this MobileFaceNet have some (3-58 %).
     assert!(

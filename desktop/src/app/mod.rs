@@ -267,7 +267,7 @@ impl FacelensApp {
             .models_dir
             .clone()
             .or_else(|| non_empty(&settings.models_dir));
-        let gallery_dir = facelens_core::gallery::resolve_gallery_location(
+        let gallery = facelens_core::gallery::resolve_gallery_location(
             opts.gallery_dir
                 .as_deref()
                 .or(Some(settings.gallery_dir.as_str()).filter(|s| !s.is_empty())),
@@ -280,7 +280,7 @@ impl FacelensApp {
         let waker = ctx.clone();
         let server = (settings.mode == Mode::Connected).then(|| settings.server_address());
         #[allow(clippy::expect_used)]
-        let worker = Worker::spawn(config, gallery_dir, server, move || waker.request_repaint())
+        let worker = Worker::spawn(config, gallery, server, move || waker.request_repaint())
             .expect("the OS could not start the analysis thread");
         let mut app = Self {
             settings,

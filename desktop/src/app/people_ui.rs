@@ -92,6 +92,18 @@ impl FacelensApp {
                         }
                     });
             }
+            if !r.not_scanned.is_empty() {
+                egui::CollapsingHeader::new(format!(
+                    "{} entr{} not scanned",
+                    r.not_scanned.len(),
+                    if r.not_scanned.len() == 1 { "y" } else { "ies" }
+                ))
+                .show(ui, |ui| {
+                    for u in &r.not_scanned {
+                        ui.label(format!("{}: {}", u.path, u.error));
+                    }
+                });
+            }
         }
         ui.separator();
         egui::ScrollArea::vertical().show(ui, |ui| {

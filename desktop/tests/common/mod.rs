@@ -1,29 +1,12 @@
 //! Helpers shared by the desktop test binaries.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use facelens_desktop::FacelensApp;
 
-/// `../shared/testdata/faces`, or `None` (after printing SKIPPED) when it is absent.
-pub fn faces_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/faces");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        assert!(
-            std::env::var_os("FACELENS_REQUIRE_TESTDATA").is_none(),
-            "{} not found, and FACELENS_REQUIRE_TESTDATA is set (CI): this test may not skip",
-            dir.display()
-        );
-        eprintln!(
-            "SKIPPED: {} not found (shared test photos absent)",
-            dir.display()
-        );
-        None
-    }
-}
+pub use facelens_testkit::faces_dir;
 
 /// Steps the app (real time passes: the worker is a real thread) until `done` or a timeout.
 #[allow(dead_code)] // the CLI test binary shares this module but drives no window

@@ -2,7 +2,6 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use facelens_server::Config;
@@ -46,24 +45,7 @@ impl Running {
     }
 }
 
-/// `../shared/testdata/faces`, or `None` after printing SKIPPED.
-pub fn faces_dir(test: &str) -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/faces");
-    if dir.join("identities.csv").is_file() {
-        Some(dir)
-    } else {
-        assert!(
-            std::env::var_os("FACELENS_REQUIRE_TESTDATA").is_none(),
-            "{} not found, and FACELENS_REQUIRE_TESTDATA is set (CI): this test may not skip",
-            dir.display()
-        );
-        eprintln!(
-            "SKIPPED {test}: {} not found (shared test photos absent)",
-            dir.display()
-        );
-        None
-    }
-}
+pub use facelens_testkit::{faces_dir, identities};
 
 /// A blocking client.
 pub fn client() -> reqwest::blocking::Client {
@@ -86,16 +68,4 @@ pub fn bmp_header(w: i32, h: i32) -> Vec<u8> {
     v.extend(24u16.to_le_bytes());
     v.extend([0u8; 24]);
     v
-}
-
-/// `(file, person)` rows of identities.csv.
-pub fn identities(dir: &Path) -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(dir.join("identities.csv")).expect("identities.csv");
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let (f, p) = l.split_once(',')?;
-            Some((f.trim().to_owned(), p.trim().to_owned()))
-        })
-        .collect()
 }
