@@ -118,12 +118,10 @@ fn parse_json<T: DeserializeOwned>(b: &[u8]) -> Result<T, String> {
     serde_json::from_slice(b).map_err(|e| e.to_string())
 }
 
-#[allow(clippy::unnecessary_wraps)]
 fn parse_bytes(b: &[u8]) -> Result<Vec<u8>, String> {
     Ok(b.to_vec())
 }
 
-#[allow(clippy::unnecessary_wraps)]
 fn parse_nothing(_: &[u8]) -> Result<(), String> {
     Ok(())
 }

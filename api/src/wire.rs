@@ -627,13 +627,9 @@ mod tests {
     #[test]
     fn face_crop_round_trips_losslessly() {
         let img = RgbImage::from_fn(112, 112, |x, y| {
-            #[allow(clippy::cast_possible_truncation)]
             image::Rgb([(x * 2) as u8, (y * 2) as u8, (x ^ y) as u8])
         });
-        let patch = RgbImage::from_fn(40, 30, |x, y| {
-            #[allow(clippy::cast_possible_truncation)]
-            image::Rgb([x as u8, y as u8, 9])
-        });
+        let patch = RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8, y as u8, 9]));
         let face = FaceInput {
             aligned: img,
             patch,

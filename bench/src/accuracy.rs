@@ -146,17 +146,11 @@ pub fn verification(photos: &[PhotoResult]) -> Verification {
     let tar_at_far = [1e-2, 1e-3]
         .iter()
         .map(|&far| {
-            #[allow(
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss,
-                clippy::cast_precision_loss
-            )]
             let allowed = (far * diff.len() as f64).floor() as usize;
             // Threshold just above the (allowed+1)-th strongest different-person score.
             let thr = d_sorted
                 .get(allowed)
                 .map_or(f32::NEG_INFINITY, |s| s + 1e-6);
-            #[allow(clippy::cast_precision_loss)]
             let tar = same.iter().filter(|&&s| s >= thr).count() as f64 / same.len().max(1) as f64;
             (far, thr, tar)
         })
@@ -194,11 +188,9 @@ pub fn per_person(photos: &[PhotoResult]) -> Vec<PersonSummary> {
     };
     by.into_iter()
         .map(|(person, ls)| {
-            #[allow(clippy::cast_precision_loss)]
             let n = ls.len() as f32;
             let mean = ls.iter().map(|l| l.age_years).sum::<f32>() / n;
             let sd = (ls.iter().map(|l| (l.age_years - mean).powi(2)).sum::<f32>() / n).sqrt();
-            #[allow(clippy::cast_precision_loss)]
             let male = ls.iter().filter(|l| l.male_probability > 0.5).count() as f32 / n;
             PersonSummary {
                 person: person.to_owned(),

@@ -193,7 +193,6 @@ fn sample(p: &mut Pipeline, photo: &Path) -> anyhow::Result<Sample> {
     let a = p.analyze_file(photo, None)?;
     let wall_ns = t0.elapsed().as_nanos().max(1);
     let model_ns = facelens_core::models::model_run_ns() - m0;
-    #[allow(clippy::cast_precision_loss)]
     let share = model_ns as f64 / wall_ns as f64;
     Ok((a.timings, share, a.faces.len(), a.width_px, a.height_px))
 }

@@ -90,12 +90,9 @@ fn name(p: &Path) -> String {
 fn pnet_pixels(w: u32, h: u32) -> f64 {
     let c = MtcnnConfig::default();
     let levels = WorkingGeometry::of(w, h, &c).pyramid(&c);
-    #[allow(clippy::cast_precision_loss)]
-    let px = levels.iter().map(PyramidLevel::pixels).sum::<u64>() as f64;
-    px
+    levels.iter().map(PyramidLevel::pixels).sum::<u64>() as f64
 }
 
-#[allow(clippy::too_many_lines)]
 /// The whole Markdown document.
 ///
 /// # Errors
@@ -251,7 +248,6 @@ pub fn render(i: &Inputs<'_>) -> anyhow::Result<String> {
             for r in i.e2e.iter().filter(|r| r.variant == "facelens (now)") {
                 let (w, h) = image::image_dimensions(&r.photo).unwrap_or((0, 0));
                 let px = pnet_pixels(w, h);
-                #[allow(clippy::cast_precision_loss)]
                 let flops = px * per_px + r.faces as f64 * per_face;
                 let limit = flops / (g * 1e9) * 1000.0;
                 writeln!(

@@ -57,12 +57,10 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    #[allow(clippy::cast_precision_loss)]
     fn uniform(&mut self) -> f64 {
         ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
     }
     /// A standard normal (Box–Muller).
-    #[allow(clippy::cast_possible_truncation)]
     fn normal(&mut self) -> f32 {
         let (u, v) = (self.uniform(), self.uniform());
         ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
@@ -166,7 +164,6 @@ pub fn run(
                 }
                 Ok(())
             })?;
-            #[allow(clippy::cast_precision_loss)]
             let adds_per_s = size as f64 / t.elapsed().as_secs_f64();
             for (j, (_, e)) in real.iter().enumerate() {
                 index.add((size + j) as u64, e)?;
@@ -175,7 +172,6 @@ pub fn run(
             std::fs::create_dir_all(&dir)?;
             let file = dir.join("index.usearch");
             index.save(&file.to_string_lossy())?;
-            #[allow(clippy::cast_precision_loss)]
             let file_mib = std::fs::metadata(&file)?.len() as f64 / 1048576.0;
             let _ = std::fs::remove_dir_all(&dir);
             let default_ef = index.expansion_search();
@@ -184,7 +180,6 @@ pub fn run(
                     index.change_expansion_search(ef);
                 }
                 let q = measure(&index, search, &queries, &exact, real, size)?;
-                #[allow(clippy::cast_precision_loss)]
                 let row = ScaleRow {
                     size,
                     quantisation: qname,
@@ -247,7 +242,6 @@ fn measure(
             same += 1;
         }
     }
-    #[allow(clippy::cast_precision_loss)]
     let recall = hits as f64 / (exact.len().min(n_queries) * K).max(1) as f64;
     Ok((lat[lat.len() / 2], lat[lat.len() * 99 / 100], recall, same))
 }

@@ -14,7 +14,6 @@ impl Rng {
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        #[allow(clippy::cast_precision_loss)]
         let u = (x >> 40) as f32 / (1u64 << 24) as f32;
         u - 0.5
     }
@@ -58,7 +57,6 @@ impl FaceSpace {
         let signs = (0..EMBEDDING_DIM)
             .map(|_| if rng.next() < 0.0 { -1.0 } else { 1.0 })
             .collect();
-        #[allow(clippy::cast_precision_loss)]
         let sd = (0..EMBEDDING_DIM)
             .map(|i| (-(i as f32) / 98.0).exp())
             .collect();

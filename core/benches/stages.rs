@@ -144,7 +144,6 @@ fn stages(c: &mut Criterion) {
         let mut v = vec![0f32; 512];
         for k in 0..10_000u64 {
             for (j, x) in v.iter_mut().enumerate() {
-                #[allow(clippy::cast_precision_loss)]
                 let t = ((k * 31 + j as u64 * 17) % 1013) as f32;
                 *x = (t * 0.013).sin();
             }

@@ -41,11 +41,6 @@ pub struct RectPx {
 /// The region that covers a detected face and its head: the box grown by half its width on the
 /// sides, 60 % of its height above (hair) and 20 % below (chin), clipped to the image.
 #[must_use]
-#[allow(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
-)]
 pub fn cover_rect(bbox: &BoxPx, width_px: u32, height_px: u32) -> Option<RectPx> {
     let (bw, bh) = (bbox.x2 - bbox.x1, bbox.y2 - bbox.y1);
     if !(bw.is_finite() && bh.is_finite()) || bw <= 0.0 || bh <= 0.0 {
@@ -105,7 +100,6 @@ fn fill(img: &mut RgbImage, r: RectPx, colour: [u8; 3]) {
 }
 
 /// Each block of the region becomes its mean colour.
-#[allow(clippy::cast_possible_truncation)]
 fn pixelate(img: &mut RgbImage, r: RectPx) {
     let block = r.w.max(r.h).div_ceil(BLOCKS_ACROSS).max(1);
     let mut by = r.y;
@@ -142,7 +136,6 @@ fn pixelate(img: &mut RgbImage, r: RectPx) {
 }
 
 /// One horizontal and one vertical box-blur pass of `radius`, inside the region only.
-#[allow(clippy::cast_possible_truncation)]
 fn box_blur(img: &mut RgbImage, r: RectPx, radius: u32) {
     let mut line: Vec<[u8; 3]> = Vec::with_capacity(r.w.max(r.h) as usize);
     let blur_line = |line: &[[u8; 3]]| -> Vec<[u8; 3]> {

@@ -43,7 +43,6 @@ pub fn roc_auc(same: &[f32], different: &[f32]) -> f64 {
             };
         }
     }
-    #[allow(clippy::cast_precision_loss)]
     let n = (same.len() * different.len()) as f64;
     wins / n
 }

@@ -139,7 +139,6 @@ impl Similarity {
         let (a, b) = (re / var, im / var);
         let tx = mdx - (a * msx - b * msy);
         let ty = mdy - (b * msx + a * msy);
-        #[allow(clippy::cast_possible_truncation)]
         Some(Self {
             a: a as f32,
             b: b as f32,

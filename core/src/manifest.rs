@@ -149,7 +149,6 @@ impl Manifest {
     /// Never at run time: a unit test parses the embedded text.
     #[must_use]
     pub fn embedded() -> Self {
-        #[allow(clippy::expect_used)]
         toml::from_str(MANIFEST_TOML).expect("embedded manifest is valid (checked by a unit test)")
     }
 

@@ -137,9 +137,7 @@ pub fn pad_reflect(img: &RgbImage, pad: u32) -> RgbImage {
         } else {
             i
         };
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let j = j.clamp(0, n - 1) as u32;
-        j
+        j.clamp(0, n - 1) as u32
     };
     let p = i64::from(pad);
     let (w_us, pad_us) = (w as usize, pad as usize);
@@ -194,7 +192,6 @@ pub struct RectPx {
 #[must_use]
 pub fn crop_zero_padded(img: &RgbImage, rect: RectPx) -> RgbImage {
     let (w, h) = (rect.w.max(0), rect.h.max(0));
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let mut out = RgbImage::new(w as u32, h as u32);
     let (iw, ih) = (i64::from(img.width()), i64::from(img.height()));
     let x0 = rect.x.max(0);
@@ -204,11 +201,9 @@ pub fn crop_zero_padded(img: &RgbImage, rect: RectPx) -> RgbImage {
     if x0 >= x1 || y0 >= y1 {
         return out;
     }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let (iw_u, w_u) = (iw as usize, w as usize);
     let src = img.as_raw();
     let dst: &mut [u8] = &mut out;
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     for y in y0..y1 {
         let s = ((y as usize) * iw_u + x0 as usize) * 3;
         let d = (((y - rect.y) as usize) * w_u + (x0 - rect.x) as usize) * 3;
@@ -221,9 +216,7 @@ pub fn crop_zero_padded(img: &RgbImage, rect: RectPx) -> RgbImage {
 /// The square of side `side_px` centred on the centre of a box, rounded to whole pixels.
 #[must_use]
 pub fn centred_square(cx: f32, cy: f32, side_px: f32) -> RectPx {
-    #[allow(clippy::cast_possible_truncation)]
     let side = side_px.round().max(1.0) as i64;
-    #[allow(clippy::cast_possible_truncation)]
     RectPx {
         x: (cx - side_px / 2.0).round() as i64,
         y: (cy - side_px / 2.0).round() as i64,
@@ -261,23 +254,19 @@ pub fn warp_similarity(img: &RgbImage, aligned_from_image: &Similarity, side: u3
         if x < 0 || y < 0 || x >= w || y >= h {
             0.0
         } else {
-            #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
             f32::from(src[((y * w + x) as usize) * 3 + c])
         }
     };
     for v in 0..side {
         for u in 0..side {
-            #[allow(clippy::cast_precision_loss)]
             let (sx, sy) = image_from_aligned.apply((u as f32, v as f32));
             let (fx, fy) = (sx.floor(), sy.floor());
             let (ax, ay) = (sx - fx, sy - fy);
-            #[allow(clippy::cast_possible_truncation)]
             let (x0, y0) = (fx as i64, fy as i64);
             let mut rgb = [0u8; 3];
             for (c, out_c) in rgb.iter_mut().enumerate() {
                 let top = px(x0, y0, c) * (1.0 - ax) + px(x0 + 1, y0, c) * ax;
                 let bot = px(x0, y0 + 1, c) * (1.0 - ax) + px(x0 + 1, y0 + 1, c) * ax;
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                 {
                     *out_c = (top * (1.0 - ay) + bot * ay).round().clamp(0.0, 255.0) as u8;
                 }
@@ -351,7 +340,6 @@ mod tests {
     use super::*;
 
     fn gradient(w: u32, h: u32) -> RgbImage {
-        #[allow(clippy::cast_possible_truncation)]
         RgbImage::from_fn(w, h, |x, y| {
             image::Rgb([(x % 256) as u8, (y % 256) as u8, 7])
         })

@@ -73,11 +73,6 @@ impl PyramidLevel {
 /// crop is too small for one window is left out. `per_level: false` gives every level the whole
 /// pad.
 #[must_use]
-#[allow(
-    clippy::cast_precision_loss,
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss
-)]
 pub fn plan_levels(
     base_w: u32,
     base_h: u32,
@@ -311,7 +306,6 @@ mod tests {
     #[test]
     fn a_cropped_level_has_the_full_levels_pixels() {
         let padded = RgbImage::from_fn(640, 480, |x, y| {
-            #[allow(clippy::cast_possible_truncation)]
             image::Rgb([
                 (x * 7 % 256) as u8,
                 (y * 13 % 256) as u8,

@@ -109,7 +109,6 @@ pub fn landmark_fit_error(l: &Landmarks) -> f32 {
             (x - tx).powi(2) + (y - ty).powi(2)
         })
         .sum();
-    #[allow(clippy::cast_precision_loss)]
     let n = pts.len() as f32;
     (sum / n).sqrt()
 }
@@ -137,9 +136,7 @@ pub fn laplacian_variance(img: &RgbImage) -> f32 {
         }
     }
     let mean = sum / n;
-    #[allow(clippy::cast_possible_truncation)]
-    let var = (sum_sq / n - mean * mean).max(0.0) as f32;
-    var
+    (sum_sq / n - mean * mean).max(0.0) as f32
 }
 
 /// The share of a box inside a `width`×`height` photo, in 0..=1.
@@ -173,7 +170,6 @@ pub struct FaceEvidence<'a> {
 
 /// The quality score, its parts and the head pose of one face.
 #[must_use]
-#[allow(clippy::cast_precision_loss)]
 pub fn assess(e: &FaceEvidence<'_>) -> Quality {
     let l = e.landmarks;
     let eye_distance_px =

@@ -87,7 +87,6 @@ impl FaceInput {
         let pts = detection.landmarks.as_array().map(|p| (p.x, p.y));
         let (aligned, _) = align_face(img, &pts)?;
         let rect = patch_rect(&detection.bbox, img.width(), img.height())?;
-        #[allow(clippy::cast_precision_loss)]
         let (ox, oy) = (rect.x as f32, rect.y as f32);
         let b = detection.bbox;
         Some(Self {
@@ -488,19 +487,14 @@ mod tests {
 
     #[test]
     fn face_input_box_is_in_patch_pixels() {
-        let img = RgbImage::from_fn(400, 300, |x, y| {
-            #[allow(clippy::cast_possible_truncation)]
-            image::Rgb([x as u8, y as u8, 7])
-        });
+        let img = RgbImage::from_fn(400, 300, |x, y| image::Rgb([x as u8, y as u8, 7]));
         let d = det(150.0, 100.0, 230.0, 200.0);
         let f = FaceInput::cut(&img, &d).expect("cut");
         assert_eq!(f.aligned.dimensions(), (112, 112));
         let r = patch_rect(&d.bbox, 400, 300).expect("inside");
-        #[allow(clippy::cast_precision_loss)]
         let shift = d.bbox.x1 - r.x as f32;
         assert!((f.bbox_in_patch.x1 - shift).abs() < 1e-4);
         // The patch holds the photo's pixels at the same place.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let (px, py) = (r.x as u32 + 10, r.y as u32 + 5);
         assert_eq!(f.patch.get_pixel(10, 5), img.get_pixel(px, py));
     }

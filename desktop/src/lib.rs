@@ -45,6 +45,7 @@ pub mod cli;
 pub mod fetch;
 pub mod people;
 mod people_cli;
+pub mod progress;
 pub mod remote;
 mod report;
 pub mod theme;

@@ -151,7 +151,6 @@ pub fn run(local: &mut LocalBackend, job: PeopleJob, send: &impl Fn(Event)) -> b
             };
             let people = gallery.people();
             let result = scan(pipeline, &people, &dir, &params, &cancel, &mut |p| {
-                #[allow(clippy::cast_precision_loss)]
                 send(Event::People(PeopleEvent::ScanProgress {
                     done: p.done,
                     total: p.total,

@@ -21,14 +21,19 @@ use crate::backend::{AnalysisBackend, BackendError, LocalBackend};
 use crate::people::{PeopleEvent, PeopleJob};
 use crate::remote::{RemoteBackend, ServerAddress};
 
-/// Where an image came from.
+/// Where an image came from: what the worker reads, downloads or already has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// A file on disk.
+    /// A file on disk (read by the worker).
     File(PathBuf),
-    /// Raw bytes (a drop without a path, a pasted image) with a display name.
-    Bytes(String),
-    /// An http(s) URL.
+    /// An image the window already holds (a drop without a path, a pasted image).
+    Bytes {
+        /// What to call it ("dropped image").
+        name: String,
+        /// The encoded image (shared: a retry sends it again without a copy).
+        bytes: std::sync::Arc<[u8]>,
+    },
+    /// An http(s) URL (downloaded by the worker).
     Url(String),
 }
 
@@ -38,7 +43,8 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Self::File(p) => p.display().to_string(),
-            Self::Bytes(n) | Self::Url(n) => n.clone(),
+            Self::Bytes { name, .. } => name.clone(),
+            Self::Url(u) => u.clone(),
         }
     }
 }
@@ -46,14 +52,12 @@ impl Source {
 /// A job for the worker.
 #[derive(Debug)]
 pub enum Job {
-    /// Analyse an image; `bytes` is `None` for files and URLs (read or downloaded by the worker).
+    /// Analyse an image.
     Analyze {
         /// Request number (results of stale requests are ignored).
         id: u64,
-        /// Where it came from.
+        /// The image, or where to read it.
         source: Source,
-        /// The bytes, when the UI already has them.
-        bytes: Option<Vec<u8>>,
         /// Analyse on this computer even in connected mode (the fallback).
         force_local: bool,
     },
@@ -356,11 +360,13 @@ fn send_gallery(b: &dyn AnalysisBackend, send: &impl Fn(Event)) {
     }
 }
 
-fn read_source(source: &Source) -> Result<Vec<u8>, String> {
+fn read_source(source: &Source) -> Result<std::borrow::Cow<'_, [u8]>, String> {
     match source {
-        Source::File(p) => facelens_core::image_io::read_image_file(p).map_err(|e| e.to_string()),
-        Source::Url(u) => crate::fetch::download(u),
-        Source::Bytes(n) => Err(format!("no data for {n}")),
+        Source::File(p) => facelens_core::image_io::read_image_file(p)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|e| e.to_string()),
+        Source::Url(u) => crate::fetch::download(u).map(std::borrow::Cow::Owned),
+        Source::Bytes { bytes, .. } => Ok(std::borrow::Cow::Borrowed(bytes)),
     }
 }
 
@@ -369,7 +375,6 @@ fn run_job(backends: &mut Backends, job: Job, send: &impl Fn(Event)) {
         Job::Analyze {
             id,
             source,
-            bytes,
             force_local,
         } => {
             let backend: &mut dyn AnalysisBackend = if force_local {
@@ -377,16 +382,13 @@ fn run_job(backends: &mut Backends, job: Job, send: &impl Fn(Event)) {
             } else {
                 backends.active()
             };
-            let result = bytes
-                .map_or_else(|| read_source(&source), Ok)
-                .map_err(Failure::from)
-                .and_then(|b| {
-                    let r = backend.analyze(&b).map_err(Failure::from)?;
-                    let img = r
-                        .image
-                        .ok_or_else(|| Failure::from("the backend returned no image".to_owned()))?;
-                    Ok(Box::new((img, r.analysis, r.aligned)))
-                });
+            let result = read_source(&source).map_err(Failure::from).and_then(|b| {
+                let r = backend.analyze(&b).map_err(Failure::from)?;
+                let img = r
+                    .image
+                    .ok_or_else(|| Failure::from("the backend returned no image".to_owned()))?;
+                Ok(Box::new((img, r.analysis, r.aligned)))
+            });
             send(Event::Analyzed { id, source, result });
         }
         Job::SetThreshold(t) => {
@@ -501,7 +503,6 @@ fn import_folder(
             Err(e) => failures.push((f.clone(), e)),
         }
         let done = i + 1;
-        #[allow(clippy::cast_precision_loss)]
         let eta_secs = started.elapsed().as_secs_f64() / done as f64 * (total - done) as f64;
         send(Event::ImportProgress {
             done,

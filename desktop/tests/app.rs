@@ -27,7 +27,7 @@ fn harness(gallery: &Path) -> Harness<'static, FacelensApp> {
                 &cc.egui_ctx,
                 Settings::default(),
                 AppOptions {
-                    gallery_dir: Some(gallery.to_string_lossy().into_owned()),
+                    gallery: Some(gallery.to_string_lossy().into_owned()),
                     ..AppOptions::default()
                 },
             )
@@ -105,10 +105,9 @@ fn group_photo_is_analysed_and_shown() {
     ready(&mut h);
     save_snapshot(&mut h, "empty");
     // Exactly what a file drop produces.
-    h.state_mut().push(Command::Open(
-        Source::File(dir.join("selfie-many-people.jpg")),
-        None,
-    ));
+    h.state_mut().push(Command::Open(Source::File(
+        dir.join("selfie-many-people.jpg"),
+    )));
     // The UI keeps drawing while the worker analyses: record the longest frame (reported only).
     let mut longest = Duration::ZERO;
     let mut frames = 0;
@@ -185,7 +184,7 @@ fn enrol_then_search_finds_the_person_and_import_reports_failures() {
     let mut h = harness(&g.path().join("gallery"));
     ready(&mut h);
     h.state_mut()
-        .push(Command::Open(Source::File(dir.join("img1.jpg")), None));
+        .push(Command::Open(Source::File(dir.join("img1.jpg"))));
     step_until(&mut h, "analysis", |a| a.current.is_some() && !a.is_busy());
     h.get_by_label("Enrol as").click();
     h.run_steps(2);
@@ -198,7 +197,7 @@ fn enrol_then_search_finds_the_person_and_import_reports_failures() {
     h.get_by_label_contains("1 face(s) enrolled");
     // Another photo of the same person finds her first.
     h.state_mut()
-        .push(Command::Open(Source::File(dir.join("img2.jpg")), None));
+        .push(Command::Open(Source::File(dir.join("img2.jpg"))));
     step_until(&mut h, "analysis", |a| {
         a.current
             .as_ref()
@@ -251,7 +250,7 @@ fn a_low_quality_face_shows_its_badge_and_enrols_only_when_confirmed() {
     ready(&mut h);
     // img62: the man in front, plus a blurred person cut by the bottom edge.
     h.state_mut()
-        .push(Command::Open(Source::File(dir.join("img62.jpg")), None));
+        .push(Command::Open(Source::File(dir.join("img62.jpg"))));
     step_until(&mut h, "analysis", |a| a.current.is_some() && !a.is_busy());
     let faces = h
         .state()
@@ -342,7 +341,7 @@ fn people_view_scans_names_and_finds_a_person() {
     save_snapshot(&mut h, "people");
     // Another photo of her is recognised by name; "Find this person" lists her scanned photos.
     h.state_mut()
-        .push(Command::Open(Source::File(dir.join("img5.jpg")), None));
+        .push(Command::Open(Source::File(dir.join("img5.jpg"))));
     h.state_mut().push(Command::ShowView(View::Photo));
     step_until(&mut h, "analysis", |a| a.current.is_some() && !a.is_busy());
     let top = h

@@ -29,7 +29,7 @@ fn analysis(h: &Harness<'static, FacelensApp>) -> Analysis {
 
 fn open_and_wait(h: &mut Harness<'static, FacelensApp>, photo: &Path) {
     h.state_mut()
-        .push(Command::Open(Source::File(photo.to_path_buf()), None));
+        .push(Command::Open(Source::File(photo.to_path_buf())));
     h.run_steps(2);
     step_until(h, "analysis", |a| !a.is_busy());
 }
@@ -62,7 +62,7 @@ fn connected_mode_matches_local_mode_and_falls_back_when_the_server_goes() {
                 &cc.egui_ctx,
                 settings,
                 AppOptions {
-                    gallery_dir: Some(gallery.to_string_lossy().into_owned()),
+                    gallery: Some(gallery.to_string_lossy().into_owned()),
                     ..AppOptions::default()
                 },
             )

@@ -172,7 +172,6 @@ fn serve<I, O, F>(
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
             }
         }
-        #[allow(clippy::cast_possible_wrap)]
         depth.sub(jobs.len() as i64);
         // A client that gave up (timeout, disconnect) no longer needs its work done.
         jobs.retain(|j| !j.reply.is_closed());
@@ -180,7 +179,6 @@ fn serve<I, O, F>(
             continue;
         }
         let items: Vec<&I> = jobs.iter().flat_map(|j| j.items.iter()).collect();
-        #[allow(clippy::cast_precision_loss)]
         batch_size.observe(items.len() as f64);
         let start = Instant::now();
         let result = run_contained(name, &mut run, &items);

@@ -54,11 +54,6 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
     let i = ((sorted.len() - 1) as f64 * q).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
@@ -154,7 +149,6 @@ pub async fn run(
         }
         let wall = started.elapsed().as_secs_f64();
         lat.sort_by(f64::total_cmp);
-        #[allow(clippy::cast_precision_loss)]
         out.push(Level {
             concurrency: c,
             ok: lat.len(),

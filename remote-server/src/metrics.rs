@@ -31,7 +31,6 @@ pub struct Metrics {
 fn must<T>(r: prometheus::Result<T>) -> T {
     // The names and labels below are constants; registering them can only fail on a duplicate,
     // which is a programming error caught by the unit test.
-    #[allow(clippy::expect_used)]
     r.expect("metric definitions are valid")
 }
 

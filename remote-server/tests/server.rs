@@ -237,9 +237,7 @@ fn rejected_total(url: &str) -> usize {
         .filter(|l| l.starts_with("facelens_rejected_total"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let n = n as usize;
-    n
+    n as usize
 }
 
 /// Overload without timing: a gateway whose preprocess role is a socket this test holds open
@@ -1264,7 +1262,6 @@ fn unit_vector(seed: u64) -> Vec<f32> {
             x = x
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
-            #[allow(clippy::cast_precision_loss)]
             let r = (x >> 40) as f32 / (1u64 << 24) as f32;
             r - 0.5
         })

@@ -80,7 +80,6 @@ fn main() -> anyhow::Result<()> {
         if (i + 1) % 100 == 0 || i + 1 == args.count {
             let n = (i % 100) + 1;
             enrol_ms.sort_by(f64::total_cmp);
-            #[allow(clippy::cast_precision_loss)]
             let rate = n as f64 / block_start.elapsed().as_secs_f64();
             println!(
                 "| {}–{} | {} | {rate:.2} | {:.1} | {:.1} |",
@@ -94,7 +93,6 @@ fn main() -> anyhow::Result<()> {
             block_start = Instant::now();
         }
     }
-    #[allow(clippy::cast_precision_loss)]
     let overall = args.count as f64 / start.elapsed().as_secs_f64();
     println!("\nOverall: {overall:.2} images/s.");
     Ok(())

@@ -89,7 +89,6 @@ fn main() -> anyhow::Result<()> {
         for chunk in items.chunks(8192) {
             index.upsert_many(chunk)?;
         }
-        #[allow(clippy::cast_precision_loss)]
         let adds = a.size as f64 / t.elapsed().as_secs_f64();
         drop(items);
         for &ef in &a.ef {
@@ -108,7 +107,6 @@ fn main() -> anyhow::Result<()> {
                 hit += s.iter().take(10).filter(|x| ex.contains(&x.1)).count();
             }
             lat.sort_by(f64::total_cmp);
-            #[allow(clippy::cast_precision_loss)]
             let recall = hit as f64 / (exact.len() * 10) as f64;
             println!(
                 "| {} | {} | {m} | {ef} | {:.2} | {:.2} | {recall:.3} | {adds:.0} | {} |",

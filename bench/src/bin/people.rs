@@ -113,13 +113,11 @@ fn bcubed(people: &People<'_>, truth: &HashMap<u64, usize>) -> anyhow::Result<(f
             let s = &sizes[g];
             (s[person], s.values().sum())
         });
-        #[allow(clippy::cast_precision_loss)]
         {
             p += both as f64 / in_group as f64;
             r += both as f64 / per_person[person] as f64;
         }
     }
-    #[allow(clippy::cast_precision_loss)]
     let n = truth.len() as f64;
     Ok((p / n, r / n))
 }
@@ -153,11 +151,6 @@ fn main() -> anyhow::Result<()> {
     // Ten faces a person, shuffled into pairs of different people.
     let mut who: Vec<usize> = (0..args.faces).map(|i| i % n_people).collect();
     for i in (1..who.len()).rev() {
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss
-        )]
         let j = ((rng.next() + 0.5) * (i + 1) as f32) as usize;
         who.swap(i, j.min(i));
     }

@@ -70,11 +70,6 @@ fn percentile(sorted_ms: &[f64], p: f64) -> f64 {
     if sorted_ms.is_empty() {
         return 0.0;
     }
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
     let i = ((sorted_ms.len() - 1) as f64 * p).round() as usize;
     sorted_ms[i]
 }
@@ -256,7 +251,6 @@ fn spread(space: &mut FaceSpace) -> ((f64, f64), (f64, f64)) {
         }
     }
     let stats = |v: &[f64]| {
-        #[allow(clippy::cast_precision_loss)]
         let n = v.len() as f64;
         let m = v.iter().sum::<f64>() / n;
         (
@@ -267,7 +261,6 @@ fn spread(space: &mut FaceSpace) -> ((f64, f64), (f64, f64)) {
     (stats(&same), stats(&diff))
 }
 
-#[allow(clippy::too_many_lines)]
 fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let loc = GalleryLocation::parse(&a.gallery)?;
@@ -292,7 +285,6 @@ fn main() -> anyhow::Result<()> {
     }
     let mut stored = Stored::default();
     let thumb = image::RgbImage::from_fn(112, 112, |x, y| {
-        #[allow(clippy::cast_possible_truncation)]
         image::Rgb([(x * 2) as u8, (y * 2) as u8, 128])
     });
     let mut real_names = Vec::new();
@@ -323,7 +315,6 @@ fn main() -> anyhow::Result<()> {
         let fill_rate = if size > filled {
             let before = stored.person.len();
             fill(&g, size - filled, a.set, &mut space, &mut stored, &mut kept)?;
-            #[allow(clippy::cast_precision_loss)]
             let r = (stored.person.len() - before) as f64 / t.elapsed().as_secs_f64();
             filled = size;
             format!("{r:.0}")
@@ -379,7 +370,6 @@ fn main() -> anyhow::Result<()> {
         }
         enrol_ms.sort_by(f64::total_cmp);
         search_ms.sort_by(f64::total_cmp);
-        #[allow(clippy::cast_precision_loss)]
         let recall = found as f64 / wanted.max(1) as f64;
         println!(
             "| {backend} | {set} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {recall:.3} | {real_hits}/{n_real} ({real_exact}/{n_real}) | {fill_rate} |",

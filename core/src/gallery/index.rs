@@ -74,9 +74,7 @@ pub fn quantise_i8(v: &[f32]) -> Vec<i8> {
                 0.0
             };
             // In range by construction: |x| <= max.
-            #[allow(clippy::cast_possible_truncation)]
-            let q = q.clamp(-127.0, 127.0) as i8;
-            q
+            q.clamp(-127.0, 127.0) as i8
         })
         .collect()
 }
@@ -375,7 +373,6 @@ mod tests {
     fn vector(seed: u32) -> Vec<f32> {
         let mut v: Vec<f32> = (0..EMBEDDING_DIM)
             .map(|i| {
-                #[allow(clippy::cast_precision_loss)]
                 let x = ((i as u32).wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)) as f32;
                 (x * 1e-6).sin()
             })

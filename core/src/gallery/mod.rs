@@ -397,7 +397,6 @@ pub(crate) fn rowid(id: u64) -> Option<i64> {
 }
 
 /// A database row id (always positive) as an API id.
-#[allow(clippy::cast_sign_loss)]
 pub(crate) fn api_id(rowid: i64) -> u64 {
     rowid.max(0) as u64
 }

@@ -256,7 +256,6 @@ impl PgStore {
                 &[&Vector::from(v.to_vec()), &limit],
             )
             .map_err(self.err())?;
-        #[allow(clippy::cast_possible_truncation)]
         Ok(rows
             .iter()
             .map(|r| Hit {

@@ -442,7 +442,6 @@ fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     })?;
     let enrolled: i64 = r.get(3)?;
     let score: Option<f64> = r.get(6)?;
-    #[allow(clippy::cast_possible_truncation)]
     Ok(Entry {
         id: api_id(r.get(0)?),
         name: r.get(1)?,

@@ -27,7 +27,6 @@ pub fn ssr_decode(p: [[f32; 3]; 3], delta: [f32; 3], offset: [[f32; 3]; 3], v: f
     let mut denom = 1.0;
     for stage in 0..3 {
         denom *= 3.0 * (1.0 + delta[stage]);
-        #[allow(clippy::cast_precision_loss)]
         let s: f32 = (0..3)
             .map(|i| (i as f32 + offset[stage][i]) * p[stage][i])
             .sum();

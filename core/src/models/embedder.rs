@@ -28,7 +28,6 @@ pub fn l2_normalize(v: &mut [f32]) -> f64 {
         .sum::<f64>()
         .sqrt();
     if n > 0.0 && n.is_finite() {
-        #[allow(clippy::cast_possible_truncation)]
         v.iter_mut().for_each(|x| *x = (f64::from(*x) / n) as f32);
     }
     n

@@ -38,14 +38,12 @@ pub fn distribution_stats(p: &[f32]) -> (f32, f32) {
     if total <= 0.0 {
         return (0.0, 0.0);
     }
-    #[allow(clippy::cast_precision_loss)]
     let mean = p
         .iter()
         .enumerate()
         .map(|(k, &pk)| k as f32 * pk)
         .sum::<f32>()
         / total;
-    #[allow(clippy::cast_precision_loss)]
     let var = p
         .iter()
         .enumerate()

@@ -21,7 +21,6 @@ pub struct Gear {
 
 /// GEAR's crop: the 1.4× square around the box, rows 0–90 % and columns 10–90 % of it.
 #[must_use]
-#[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
 pub fn gear_crop_rect(bbox: &BoxPx) -> RectPx {
     let side = bbox.width().max(bbox.height()) * 1.4;
     let sq = centred_square((bbox.x1 + bbox.x2) / 2.0, (bbox.y1 + bbox.y2) / 2.0, side);

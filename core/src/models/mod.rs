@@ -372,7 +372,6 @@ impl CheckedSession {
                 model: self.id.clone(),
                 detail: e.to_string(),
             })?;
-        #[allow(clippy::cast_possible_truncation)]
         add_model_run_ns(started.elapsed().as_nanos() as u64);
         let mut result = Vec::with_capacity(self.outputs.len());
         for name in &self.outputs {

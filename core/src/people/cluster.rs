@@ -102,7 +102,6 @@ impl Group {
         if self.count == 0 {
             return f32::NEG_INFINITY;
         }
-        #[allow(clippy::cast_precision_loss)]
         let n = self.count as f32;
         dot(&self.sum, embedding) / n
     }
@@ -113,7 +112,6 @@ impl Group {
         if self.count == 0 || other.count == 0 {
             return f32::NEG_INFINITY;
         }
-        #[allow(clippy::cast_precision_loss)]
         let n = (self.count * other.count) as f32;
         dot(&self.sum, &other.sum) / n
     }

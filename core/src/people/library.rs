@@ -98,7 +98,6 @@ fn count(v: &Val) -> Result<usize, GalleryError> {
     Ok(usize::try_from(v.int()?).unwrap_or(0))
 }
 
-#[allow(clippy::cast_possible_truncation)]
 fn bbox(r: &[Val]) -> Result<BoxPx, GalleryError> {
     Ok(BoxPx {
         x1: r[0].real()? as f32,
@@ -119,7 +118,6 @@ const FACE_SELECT: &str = "SELECT f.id, p.path, f.face_index, f.x1, f.y1, f.x2, 
         f.low_quality, f.group_id, f.state
      FROM library_faces f JOIN library_photos p ON p.id = f.photo_id";
 
-#[allow(clippy::cast_possible_truncation)]
 fn scanned_face(r: &Row) -> Result<ScannedFace, GalleryError> {
     Ok(ScannedFace {
         id: api_id(r[0].int()?),

@@ -83,7 +83,6 @@ pub fn photo_key(path: &Path) -> Result<String, String> {
 ///
 /// # Errors
 /// A database error (the photos stored before it stay).
-#[allow(clippy::cast_possible_truncation)]
 pub fn scan(
     pipeline: &mut Pipeline,
     people: &People<'_>,

@@ -82,7 +82,6 @@ impl Val {
         if let Self::Real(v) = self {
             Ok(*v)
         } else {
-            #[allow(clippy::cast_precision_loss)]
             self.int().map(|v| v as f64)
         }
     }

@@ -54,7 +54,6 @@ pub fn activation_params(lo: f32, hi: f32) -> ActivationParams {
             zero_point: 0,
         };
     }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let zero_point = (-lo / scale).round().clamp(0.0, 255.0) as u8;
     ActivationParams { scale, zero_point }
 }
@@ -81,7 +80,6 @@ pub fn quantize_weights(
         .iter()
         .map(|&m| if m > 0.0 && m.is_finite() { m / q } else { 1.0 })
         .collect();
-    #[allow(clippy::cast_possible_truncation)]
     let values = w
         .iter()
         .enumerate()
@@ -94,7 +92,6 @@ pub fn quantize_weights(
 #[must_use]
 pub fn quantize_bias(b: &[f32], x_scale: f32, w_scales: &[f32]) -> (Vec<i32>, Vec<f32>) {
     let scales: Vec<f32> = w_scales.iter().map(|&s| x_scale * s).collect();
-    #[allow(clippy::cast_possible_truncation)]
     let values = b
         .iter()
         .zip(&scales)
@@ -295,7 +292,6 @@ pub fn insert(
             format!("{base}/w_zero_point"),
             format!("{base}/w"),
         );
-        #[allow(clippy::cast_sign_loss)]
         new_init.push(tensor(
             wq.clone(),
             w_dims.clone(),

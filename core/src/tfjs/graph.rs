@@ -299,7 +299,6 @@ fn decode_weight(
                     .ok_or_else(|| bad(format!("{name}: no min")))?;
                 let width = if qtype == "uint8" { 1 } else { 2 };
                 let b = need(width)?;
-                #[allow(clippy::cast_possible_truncation)]
                 let v = b
                     .chunks_exact(width)
                     .map(|c| {

@@ -86,11 +86,6 @@ const FRACTIONS: [f32; 3] = [0.10, 0.25, 0.40];
 
 /// The crop of a `w`×`h` photo that leaves `fraction` of `b` outside on `side`, as
 /// `(x, y, width, height)`; `None` when the face's box is not wholly inside the photo.
-#[allow(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
-)]
 fn cut_rect(b: &BoxPx, w: u32, h: u32, side: Side, fraction: f32) -> Option<(u32, u32, u32, u32)> {
     if b.x1 < 0.0 || b.y1 < 0.0 || b.x2 > w as f32 || b.y2 > h as f32 {
         return None;
@@ -109,7 +104,6 @@ fn cut_rect(b: &BoxPx, w: u32, h: u32, side: Side, fraction: f32) -> Option<(u32
     })
 }
 
-#[allow(clippy::cast_precision_loss)]
 fn shifted(b: &BoxPx, dx: u32, dy: u32) -> BoxPx {
     BoxPx {
         x1: b.x1 - dx as f32,
@@ -198,11 +192,6 @@ fn cut_off_faces_are_found_on_every_side_and_no_mirror_illusion_is() {
 }
 
 /// Blanks `b` grown to the attribute patch's size with the mean colour of its pixels.
-#[allow(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
-)]
 fn blank(img: &mut RgbImage, b: &BoxPx) {
     let side = b.width().max(b.height()) * 1.6;
     let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
@@ -232,11 +221,6 @@ fn blank(img: &mut RgbImage, b: &BoxPx) {
 
 /// Strips of the photo that keep clear of every face (left of, right of and below them, with a
 /// margin of one face side), when at least 96 px each way.
-#[allow(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
-)]
 fn background_strips(img: &RgbImage, boxes: &[BoxPx]) -> Vec<RgbImage> {
     let (w, h) = (img.width() as f32, img.height() as f32);
     let grow = |b: &BoxPx| {

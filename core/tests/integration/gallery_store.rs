@@ -23,7 +23,6 @@ pub fn unit(seed: u64) -> Vec<f32> {
             x = x
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
-            #[allow(clippy::cast_precision_loss)]
             let r = (x >> 40) as f32 / (1u64 << 24) as f32;
             r - 0.5
         })

@@ -8,7 +8,7 @@ use crate::worker::Source;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Analyse an image (what a drop, paste, dialog or test produces).
-    Open(Source, Option<Vec<u8>>),
+    Open(Source),
     /// Show the open-file dialog.
     OpenDialog,
     /// Paste from the clipboard (image or URL).

@@ -32,7 +32,7 @@ impl FacelensApp {
                         {
                             (*done, *total) = (d, t);
                         } else {
-                            lines.push(crate::cli::describe_progress(&p));
+                            lines.push(crate::progress::describe_progress(&p));
                             if lines.len() > 8 {
                                 lines.remove(0);
                             }
@@ -113,7 +113,7 @@ impl FacelensApp {
                 }
             }
         }
-        let open = |path| Command::Open(Source::File(path), None);
+        let open = |path| Command::Open(Source::File(path));
         for (slot, then) in [
             (&mut self.dialog, &open as &dyn Fn(PathBuf) -> Command),
             (&mut self.folder_dialog, &Command::ImportFolder),
@@ -160,20 +160,20 @@ impl FacelensApp {
             let path = f.path().to_path_buf();
             if path.as_os_str().is_empty() {
                 match f.bytes() {
-                    Ok(b) => self.push(Command::Open(
-                        Source::Bytes("dropped image".into()),
-                        Some(b),
-                    )),
+                    Ok(b) => self.push(Command::Open(Source::Bytes {
+                        name: "dropped image".into(),
+                        bytes: b.into(),
+                    })),
                     Err(e) => self.error = Some(format!("the dropped item could not be read: {e}")),
                 }
             } else {
-                self.push(Command::Open(Source::File(path), None));
+                self.push(Command::Open(Source::File(path)));
             }
         }
         if !typing {
             for t in &pasted {
                 if is_http_url(t) {
-                    self.push(Command::Open(Source::Url(t.trim().to_owned()), None));
+                    self.push(Command::Open(Source::Url(t.trim().to_owned())));
                 }
             }
             if paste_key && pasted.is_empty() {
@@ -194,14 +194,13 @@ impl FacelensApp {
         }
     }
 
-    fn analyze(&mut self, source: Source, bytes: Option<Vec<u8>>, force_local: bool) {
+    fn analyze(&mut self, source: Source, force_local: bool) {
         let id = self.next_request;
         self.next_request += 1;
         self.offer_local = false;
         if self.worker.send(Job::Analyze {
             id,
             source: source.clone(),
-            bytes,
             force_local,
         }) {
             self.pending = Some((id, source));
@@ -218,13 +217,13 @@ impl FacelensApp {
 
     fn run(&mut self, ctx: &egui::Context, cmd: Command) {
         match cmd {
-            Command::Open(source, bytes) => {
-                self.last_request = Some((source.clone(), bytes.clone()));
-                self.analyze(source, bytes, false);
+            Command::Open(source) => {
+                self.last_request = Some(source.clone());
+                self.analyze(source, false);
             }
             Command::AnalyzeLocally => {
-                if let Some((source, bytes)) = self.last_request.clone() {
-                    self.analyze(source, bytes, true);
+                if let Some(source) = self.last_request.clone() {
+                    self.analyze(source, true);
                 }
             }
             Command::SetMode(mode) => {
@@ -472,10 +471,10 @@ impl FacelensApp {
                     .write_to(&mut png, image::ImageFormat::Png)
                     .is_ok()
                 {
-                    self.push(Command::Open(
-                        Source::Bytes("pasted image".into()),
-                        Some(png.into_inner()),
-                    ));
+                    self.push(Command::Open(Source::Bytes {
+                        name: "pasted image".into(),
+                        bytes: png.into_inner().into(),
+                    }));
                 }
             }
             Err(_) => {

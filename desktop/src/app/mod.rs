@@ -45,8 +45,10 @@ pub struct Settings {
     pub threshold: f32,
     /// Models folder ("" = default).
     pub models_dir: String,
-    /// Gallery folder ("" = default).
-    pub gallery_dir: String,
+    /// Gallery: a folder or a `postgres://` URL ("" = default). Read from settings saved under
+    /// the older name `gallery_dir` too.
+    #[serde(alias = "gallery_dir")]
+    pub gallery: String,
     /// Local or connected.
     pub mode: Mode,
     /// Connected mode: the server's base URL.
@@ -61,7 +63,7 @@ impl Default for Settings {
             dark: true,
             threshold: 0.95,
             models_dir: String::new(),
-            gallery_dir: String::new(),
+            gallery: String::new(),
             mode: Mode::Local,
             server_url: "http://127.0.0.1:8750".into(),
             server_token: String::new(),
@@ -201,7 +203,7 @@ pub struct FacelensApp {
     /// The banner offers "analyse on this computer" for the last request (the server failed).
     pub offer_local: bool,
     /// The last analysis request (for the local fallback).
-    last_request: Option<(Source, Option<Vec<u8>>)>,
+    last_request: Option<Source>,
     /// The last connection check or mode switch: a description of the server, or why not.
     pub connection: Option<Result<String, String>>,
     /// Running import.
@@ -231,8 +233,8 @@ pub struct FacelensApp {
 pub struct AppOptions {
     /// Models folder override.
     pub models_dir: Option<PathBuf>,
-    /// Gallery folder override.
-    pub gallery_dir: Option<String>,
+    /// Gallery override: a folder or a `postgres://` URL.
+    pub gallery: Option<String>,
     /// An image to open at start.
     pub open: Option<PathBuf>,
 }
@@ -268,9 +270,9 @@ impl FacelensApp {
             .clone()
             .or_else(|| non_empty(&settings.models_dir));
         let gallery = facelens_core::gallery::resolve_gallery_location(
-            opts.gallery_dir
+            opts.gallery
                 .as_deref()
-                .or(Some(settings.gallery_dir.as_str()).filter(|s| !s.is_empty())),
+                .or(Some(settings.gallery.as_str()).filter(|s| !s.is_empty())),
         );
         let mut config = PipelineConfig {
             models_dir,
@@ -279,7 +281,6 @@ impl FacelensApp {
         config.detector.thresholds[2] = settings.threshold;
         let waker = ctx.clone();
         let server = (settings.mode == Mode::Connected).then(|| settings.server_address());
-        #[allow(clippy::expect_used)]
         let worker = Worker::spawn(config, gallery, server, move || waker.request_repaint())
             .expect("the OS could not start the analysis thread");
         let mut app = Self {
@@ -318,7 +319,7 @@ impl FacelensApp {
             frames: 0,
         };
         if let Some(p) = opts.open {
-            app.push(Command::Open(Source::File(p), None));
+            app.push(Command::Open(Source::File(p)));
         }
         app
     }

@@ -33,7 +33,7 @@ impl FacelensApp {
     }
 
     fn open_photo(&mut self, path: &str) {
-        self.push(Command::Open(Source::File(PathBuf::from(path)), None));
+        self.push(Command::Open(Source::File(PathBuf::from(path))));
         self.push(Command::ShowView(View::Photo));
     }
 
@@ -51,7 +51,6 @@ impl FacelensApp {
         if let Some(scan) = &self.people.scan {
             let (done, total, eta) = scan.progress;
             ui.horizontal(|ui| {
-                #[allow(clippy::cast_precision_loss)]
                 let frac = if total == 0 {
                     0.0
                 } else {
@@ -285,7 +284,6 @@ impl FacelensApp {
     }
 
     fn group_grid(&mut self, ui: &mut egui::Ui, id: &str, groups: &[PeopleGroup]) {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let per_row = ((ui.available_width() / (THUMB_PX + 60.0)).floor() as usize).max(1);
         egui::Grid::new(id).show(ui, |ui| {
             for (i, g) in groups.iter().enumerate() {

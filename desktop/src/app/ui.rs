@@ -301,7 +301,6 @@ impl FacelensApp {
         ui.label(format!("{} face(s) enrolled", self.gallery.len()));
         if let Some(imp) = &self.import {
             let (done, total, eta) = imp.progress;
-            #[allow(clippy::cast_precision_loss)]
             let frac = if total == 0 {
                 0.0
             } else {
@@ -377,7 +376,6 @@ impl FacelensApp {
                         ui.label(
                             "Fetching, converting and checking the face models (first start only).",
                         );
-                        #[allow(clippy::cast_precision_loss)]
                         let frac = if *total == 0 {
                             0.0
                         } else {

@@ -108,11 +108,6 @@ pub struct WorkingGeometry {
 impl WorkingGeometry {
     /// The geometry for a `width`×`height` photo.
     #[must_use]
-    #[allow(
-        clippy::cast_precision_loss,
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss
-    )]
     pub fn of(width: u32, height: u32, cfg: &MtcnnConfig) -> Self {
         let long = width.max(height);
         let scale = if long > cfg.max_side_px {
@@ -235,7 +230,6 @@ fn pack_columns_transposed(img: &RgbImage, xs: std::ops::Range<usize>, out: &mut
 }
 
 /// The 1-based MTCNN crop rectangle of an integer box.
-#[allow(clippy::cast_possible_truncation)]
 fn crop_rect(b: &ScoredBox) -> RectPx {
     RectPx {
         x: b.x1 as i64 - 1,
@@ -308,11 +302,6 @@ impl Mtcnn {
     ///
     /// # Errors
     /// [`ModelError::Ort`] if a net fails to run.
-    #[allow(
-        clippy::cast_precision_loss,
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss
-    )]
     pub fn detect(
         &mut self,
         img: &RgbImage,
@@ -547,7 +536,6 @@ impl Mtcnn {
         boxes: &[ScoredBox],
         side: u32,
     ) -> Result<Vec<Vec<Judged>>, ModelError> {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let real = self.run_crops(net, base, frame.pad as u32, boxes, side)?;
         let crossing: Vec<usize> = match padded {
             Some(_) if frame.pad > 0.0 => (0..boxes.len())

@@ -83,7 +83,6 @@ fn pnet_level(
                 pack_columns_transposed(&pixels, x0..x1, &mut data);
                 let out = session.run("input_1", &[1, x1 - x0, hs, 3], data)?;
                 let (reg, prob) = (&out[0], &out[1]);
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                 let (w_out, h_out) = (prob.shape[1] as usize, prob.shape[2] as usize);
                 scan.add(&prob.data, &reg.data, (w_out, h_out), x0 / 2);
             }
@@ -231,7 +230,6 @@ pub(super) fn run_pyramid(
 /// `cell_offset` is where the map starts among the cells of the fully padded level; boxes are in
 /// padded working-image pixels.
 #[must_use]
-#[allow(clippy::cast_precision_loss)]
 pub fn pnet_candidates(
     prob: &[f32],
     reg: &[f32],
