@@ -129,11 +129,8 @@ pub(crate) fn run(
     for input in images {
         let done = (|| -> anyhow::Result<String> {
             let (to, encoding) = output_path(input, out)?;
-            let same = std::fs::canonicalize(input)
-                .ok()
-                .zip(std::fs::canonicalize(&to).ok())
-                .is_some_and(|(a, b)| a == b);
-            if same || to.exists() {
+            // The original itself, written to its own folder, exists too.
+            if to.exists() {
                 bail!(
                     "{} exists; anonymise never writes over a file",
                     to.display()
